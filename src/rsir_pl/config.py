@@ -1,0 +1,374 @@
+"""Typed configuration of a run. Defaults live here; YAML files under ``configs/`` override them.
+
+Every section validates itself on construction and raises :class:`ConfigError` naming the option
+(``generation.tau must be >= 1 (got 0)``), so an impossible value stops a run before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Optional, Union
+
+BACKBONES = ("sasrec", "cl4srec", "hstu")
+LOSSES = ("ce", "sampled_softmax", "bce")
+FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
+LOGGERS = ("csv", "wandb", "none")
+
+
+class ConfigError(ValueError):
+    """An option has an impossible value; the message names the option."""
+
+
+def _check(cond: bool, option: str, message: str, value: Any) -> None:
+    if not cond:
+        raise ConfigError(f"{option} {message} (got {value!r})")
+
+
+def _choice(value: Any, option: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{option}: unknown value {value!r}; choose one of {', '.join(choices)}")
+
+
+@dataclass
+class DataConfig:
+    """Which data and how it is batched.
+
+    Args:
+        dataset: registered name (synthetic, beauty, toys, sports, yelp) or a file path.
+        max_len: most recent items a model sees per sequence.
+        batch_size: training sequences per batch.
+        eval_batch_size: users per evaluation batch.
+        mask_history: remove the user's earlier items from the ranking at evaluation.
+        k_core: k-core filter for interaction logs (CSV, Parquet, .inter).
+        num_workers: DataLoader worker processes (0 keeps everything in the main process).
+        bucket_by_length: batch sequences of similar length together (narrower padded batches,
+            several times faster on CPU); batches are still shuffled every epoch.
+    """
+
+    dataset: str = "synthetic"
+    max_len: int = 50
+    batch_size: int = 256
+    eval_batch_size: int = 512
+    mask_history: bool = True
+    k_core: int = 5
+    num_workers: int = 0
+    bucket_by_length: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.max_len >= 2, "data.max_len", "must be >= 2", self.max_len)
+        _check(self.batch_size >= 1, "data.batch_size", "must be >= 1", self.batch_size)
+        _check(self.eval_batch_size >= 1, "data.eval_batch_size", "must be >= 1", self.eval_batch_size)
+        _check(self.k_core >= 0, "data.k_core", "must be >= 0", self.k_core)
+        _check(self.num_workers >= 0, "data.num_workers", "must be >= 0", self.num_workers)
+
+
+@dataclass
+class ModelConfig:
+    """The backbone, its size and its loss.
+
+    Args:
+        backbone: sasrec, cl4srec or hstu.
+        hidden: embedding and hidden size.
+        layers: number of blocks.
+        heads: attention heads.
+        dropout: dropout on embeddings and block outputs.
+        attn_dropout: dropout on attention weights.
+        ffn_mult: feed-forward inner size as a multiple of hidden (SASRec, CL4SRec).
+        loss: ce (full softmax), sampled_softmax (uniform negatives) or bce (one negative).
+        num_negatives: negatives per batch for sampled_softmax.
+        temperature: logit temperature for sampled_softmax.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        synthetic_weight: how synthetic targets weigh against real ones in the loss. null pools
+            every target with weight 1 (the paper's code); a number w in (0, 1] gives
+            w * mean(real) + (1 - w) * mean(synthetic); "golden" picks w from the ratio of real to
+            synthetic targets (RSIR-SPEC §7b).
+        cl_weight: CL4SRec contrastive loss weight (lambda).
+        cl_temperature: CL4SRec InfoNCE temperature.
+        crop_ratio: CL4SRec crop ratio (eta).
+        mask_ratio: CL4SRec mask ratio (gamma).
+        reorder_ratio: CL4SRec reorder ratio (beta).
+        hstu_norm: HSTU attention normalisation: n_padded (published), true_len or softmax.
+        hstu_l2norm: HSTU L2-normalises user and item embeddings.
+    """
+
+    backbone: str = "sasrec"
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.5
+    attn_dropout: float = 0.5
+    ffn_mult: int = 4
+    loss: str = "ce"
+    num_negatives: int = 256
+    temperature: float = 1.0
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    synthetic_weight: Optional[Union[float, str]] = None
+    cl_weight: float = 0.1
+    cl_temperature: float = 1.0
+    crop_ratio: float = 0.6
+    mask_ratio: float = 0.3
+    reorder_ratio: float = 0.6
+    hstu_norm: str = "n_padded"
+    hstu_l2norm: bool = False
+
+    def __post_init__(self) -> None:
+        _choice(self.backbone, "model.backbone", BACKBONES)
+        _choice(self.loss, "model.loss", LOSSES)
+        _check(self.hidden >= 1, "model.hidden", "must be >= 1", self.hidden)
+        _check(self.layers >= 1, "model.layers", "must be >= 1", self.layers)
+        _check(self.heads >= 1 and self.hidden % self.heads == 0, "model.heads",
+               f"must be >= 1 and divide model.hidden={self.hidden}", self.heads)
+        for name in ("dropout", "attn_dropout", "crop_ratio", "mask_ratio", "reorder_ratio"):
+            v = getattr(self, name)
+            _check(0.0 <= v <= 1.0 if name.endswith("ratio") else 0.0 <= v < 1.0,
+                   f"model.{name}", "must lie in [0, 1)" if "dropout" in name else "must lie in [0, 1]", v)
+        _check(self.ffn_mult >= 1, "model.ffn_mult", "must be >= 1", self.ffn_mult)
+        _check(self.num_negatives >= 1, "model.num_negatives", "must be >= 1", self.num_negatives)
+        _check(self.temperature > 0, "model.temperature", "must be > 0", self.temperature)
+        _check(self.cl_temperature > 0, "model.cl_temperature", "must be > 0", self.cl_temperature)
+        _check(self.lr > 0, "model.lr", "must be > 0", self.lr)
+        _check(self.weight_decay >= 0, "model.weight_decay", "must be >= 0", self.weight_decay)
+        _check(self.cl_weight >= 0, "model.cl_weight", "must be >= 0", self.cl_weight)
+        _choice(self.hstu_norm, "model.hstu_norm", ("n_padded", "true_len", "softmax"))
+        w = self.synthetic_weight
+        if isinstance(w, str):
+            _check(w == "golden", "model.synthetic_weight", "must be null, a number in (0, 1] or 'golden'", w)
+        elif w is not None:
+            _check(0.0 < float(w) <= 1.0, "model.synthetic_weight", "must lie in (0, 1]", w)
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning Trainer settings used for every iteration's fit.
+
+    Args:
+        max_epochs: upper bound on epochs per fit.
+        patience: epochs without a better validation NDCG@10 before stopping.
+        min_epochs: epochs to train before early stopping may act.
+        accelerator: cpu, gpu or auto.
+        devices: number of devices (or "auto").
+        strategy: auto or ddp (multi-GPU: ddp).
+        precision: Lightning precision string.
+        progress_bar: show Lightning's progress bar.
+        val_every_n_epochs: validate every n epochs.
+        limit_train_batches: fraction or count of training batches per epoch (debugging).
+        deterministic: ask torch for deterministic algorithms.
+    """
+
+    max_epochs: int = 200
+    patience: int = 20
+    min_epochs: int = 1
+    accelerator: str = "auto"
+    devices: Union[int, str] = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    progress_bar: bool = True
+    val_every_n_epochs: int = 1
+    limit_train_batches: Optional[Union[int, float]] = None
+    deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.max_epochs >= 1, "trainer.max_epochs", "must be >= 1", self.max_epochs)
+        _check(self.patience >= 1, "trainer.patience", "must be >= 1", self.patience)
+        _check(self.min_epochs >= 0, "trainer.min_epochs", "must be >= 0", self.min_epochs)
+        _check(self.val_every_n_epochs >= 1, "trainer.val_every_n_epochs", "must be >= 1",
+               self.val_every_n_epochs)
+        if isinstance(self.devices, int):
+            _check(self.devices >= 1, "trainer.devices", "must be >= 1 or 'auto'", self.devices)
+
+
+#: generation presets; a field left unset (null) takes the preset's value (RSIR-SPEC §3)
+GENERATION_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"prefix": "random", "top_k": 10, "m": 10, "min_len": 2},
+    "authors-code": {"prefix": "first", "top_k": 1, "m": 5, "min_len": 3},
+}
+
+
+@dataclass
+class GenerationConfig:
+    """How each iteration generates synthetic sequences (RSIR-SPEC §3, §4).
+
+    Args:
+        preset: paper (the paper's text) or authors-code (the public code's behaviour); it fills
+            prefix, top_k, m and min_len where they are left null.
+        m: attempts per seed sequence.
+        tau: fidelity rank threshold (accept when a true future item ranks <= tau).
+        p: probability that a step samples from the sequence's own items (else the catalogue).
+        top_k: sample among the top_k items of the pool (1 = greedy).
+        temperature: softmax temperature of the sampling step.
+        prefix: random (length uniform in 1..len-1) or first (start from the first item).
+        exclude_context: never propose an item already in the context.
+        max_len: longest synthetic sequence.
+        min_len: shortest synthetic sequence kept.
+        seed_from: all (every sequence of D_k) or real (original users only).
+        fidelity: exact, faiss (flat inner product), faiss-ivf (clustered) or none.
+        nlist: faiss-ivf clusters.
+        nprobe: faiss-ivf clusters searched per query.
+        index_device: where a faiss index lives: auto (GPU when the model is on CUDA and faiss
+            has GPU support), cpu or gpu.
+        batch_size: (sequence, attempt) rows decoded together.
+        chunk_items: catalogue items scored at once by the exact check (bounds memory).
+        kv_cache: reuse attention keys/values between steps (transformer backbones).
+        max_synthetic_ratio: cap on synthetic / real training interactions added per iteration
+            (null = no cap), applied by a seeded subsample.
+        generator_checkpoint: generate with this saved model instead of the student
+            (weak-to-strong); null uses the model just trained.
+        progress: show a progress bar while generating.
+    """
+
+    preset: str = "paper"
+    m: Optional[int] = None
+    tau: int = 20
+    p: float = 0.5
+    top_k: Optional[int] = None
+    temperature: float = 1.0
+    prefix: Optional[str] = None
+    exclude_context: bool = True
+    max_len: int = 50
+    min_len: Optional[int] = None
+    seed_from: str = "all"
+    fidelity: str = "exact"
+    nlist: int = 256
+    nprobe: int = 16
+    index_device: str = "auto"
+    batch_size: int = 2048
+    chunk_items: int = 65536
+    kv_cache: bool = True
+    max_synthetic_ratio: Optional[float] = None
+    generator_checkpoint: Optional[str] = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _choice(self.preset, "generation.preset", tuple(GENERATION_PRESETS))
+        for key, value in GENERATION_PRESETS[self.preset].items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        _check(self.m >= 1, "generation.m", "must be >= 1", self.m)
+        _check(self.tau >= 1, "generation.tau", "must be >= 1", self.tau)
+        _check(0.0 <= self.p <= 1.0, "generation.p", "must lie in [0, 1]", self.p)
+        _check(self.top_k >= 1, "generation.top_k", "must be >= 1", self.top_k)
+        _check(self.temperature > 0, "generation.temperature", "must be > 0", self.temperature)
+        _choice(self.prefix, "generation.prefix", ("random", "first"))
+        _check(self.max_len >= 2, "generation.max_len", "must be >= 2", self.max_len)
+        _check(2 <= self.min_len <= self.max_len, "generation.min_len",
+               f"must lie in [2, generation.max_len={self.max_len}]", self.min_len)
+        _choice(self.seed_from, "generation.seed_from", ("all", "real"))
+        _choice(self.fidelity, "generation.fidelity", FIDELITY)
+        _check(self.nlist >= 1, "generation.nlist", "must be >= 1", self.nlist)
+        _check(1 <= self.nprobe, "generation.nprobe", "must be >= 1", self.nprobe)
+        _choice(self.index_device, "generation.index_device", ("auto", "cpu", "gpu"))
+        _check(self.batch_size >= 1, "generation.batch_size", "must be >= 1", self.batch_size)
+        _check(self.chunk_items >= 1, "generation.chunk_items", "must be >= 1", self.chunk_items)
+        if self.max_synthetic_ratio is not None:
+            _check(self.max_synthetic_ratio > 0, "generation.max_synthetic_ratio", "must be > 0",
+                   self.max_synthetic_ratio)
+
+
+@dataclass
+class LoggerConfig:
+    """Where metrics go.
+
+    Args:
+        kind: csv (files in the run directory), wandb or none.
+        project: W&B project.
+        name: W&B run name (default: the run directory's name).
+        offline: W&B offline mode (no network needed; sync later with `wandb sync`).
+        log_dataset: log each generated dataset as a W&B artifact.
+    """
+
+    kind: str = "csv"
+    project: str = "rsir_pl"
+    name: Optional[str] = None
+    offline: bool = True
+    log_dataset: bool = False
+
+    def __post_init__(self) -> None:
+        _choice(self.kind, "logger.kind", LOGGERS)
+
+
+@dataclass
+class RunConfig:
+    """A whole run: data, model, trainer, generation and logging.
+
+    Args:
+        seed: global seed (iteration k trains with seed + k).
+        run_dir: directory of results, generated data and checkpoints (resumable).
+        iterations: K, the number of self-improvement rounds after the base model.
+        finetune: RSIR-FT, start iteration k+1 from f_k's weights instead of a fresh model.
+    """
+
+    seed: int = 0
+    run_dir: str = "runs/default"
+    iterations: int = 1
+    finetune: bool = False
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def __post_init__(self) -> None:
+        _check(self.iterations >= 0, "iterations", "must be >= 0", self.iterations)
+        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("trainer", TrainerConfig),
+                          ("generation", GenerationConfig), ("logger", LoggerConfig)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, from_dict(cls, value, prefix=name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON ready)."""
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """Hash of every setting that changes results (not run_dir, logging or progress bars)."""
+        d = self.to_dict()
+        d.pop("run_dir")
+        d.pop("logger")
+        d.pop("iterations")  # extending K on resume is allowed
+        d["trainer"].pop("progress_bar")
+        d["generation"].pop("progress")
+        d["data"].pop("num_workers")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """Build a config dataclass from a dict, rejecting unknown keys by name."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        opt = ", ".join(f"{prefix}.{k}" if prefix else k for k in unknown)
+        raise ConfigError(f"unknown option(s) {opt}; known: {', '.join(names)}")
+    return cls(**values)
+
+
+def load_run_config(*paths: str, overrides: Optional[dict[str, Any]] = None) -> RunConfig:
+    """Merge YAML files left to right (later wins), then ``overrides`` (dotted keys allowed)."""
+    import yaml
+
+    merged: dict[str, Any] = {}
+    for p in paths:
+        with open(p, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: a config file must hold a mapping of options")
+        _deep_merge(merged, data)
+    for key, value in (overrides or {}).items():
+        node = merged
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return from_dict(RunConfig, merged)
+
+
+def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _deep_merge(into[k], v)
+        else:
+            into[k] = v

@@ -1,0 +1,282 @@
+"""SequenceDataModule: training loaders for D_k, evaluation loaders, and ``expand`` to D_{k+1}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from rsir_pl.config import DataConfig
+from rsir_pl.data.dataset import InteractionDataset
+from rsir_pl.data.registry import load_dataset
+from rsir_pl.data.split import LeaveOneOutSplit
+from rsir_pl.data.store import SequenceStore, _ranges
+
+log = logging.getLogger(__name__)
+
+
+class _IndexDataset(Dataset):
+    """A dataset of row indices; the collate function builds whole batches with NumPy."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+class ShardSampler(Sampler[int]):
+    """Every ``world``-th index from ``rank``, no padding: each user is evaluated exactly once."""
+
+    def __init__(self, n: int, rank: int, world: int) -> None:
+        self.n, self.rank, self.world = n, rank, world
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.n, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world))
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Shuffled batches of similar-length sequences, so padded batches stay narrow.
+
+    Indices are shuffled, cut into pools of ``pool_batches`` batches, sorted by length inside a
+    pool, cut into batches, and the batches shuffled again. Under DDP every rank takes every
+    ``world``-th batch; the batch list is padded by repetition so all ranks run the same number of
+    steps. The order depends only on the global torch RNG (seeded by ``seed_everything``) and the
+    epoch.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, rank: int = 0, world: int = 1,
+                 pool_batches: int = 50) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.rank, self.world = batch_size, rank, world
+        self.pool = batch_size * pool_batches
+        self.base_seed: int | None = None
+        self.epoch = 0
+
+    def _batches(self) -> list[np.ndarray]:
+        if self.base_seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        else:
+            seed = self.base_seed * 1_000_003 + self.epoch
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(len(self.lengths))
+        batches = []
+        for start in range(0, len(perm), self.pool):
+            pool = perm[start : start + self.pool]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches.extend(pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size))
+        order = rng.permutation(len(batches))
+        batches = [batches[i] for i in order]
+        if self.world > 1 and len(batches) % self.world:
+            batches += batches[: self.world - len(batches) % self.world]
+        return batches[self.rank :: self.world]
+
+    def set_seed(self, seed: int) -> None:
+        """Shuffle from ``seed`` and the epoch instead of the global RNG (DDP: every rank must
+        draw the same batch list)."""
+        self.base_seed = seed
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of every epoch."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for b in self._batches():
+            yield b.tolist()
+
+    def __len__(self) -> int:
+        n = -(-len(self.lengths) // self.batch_size)  # pools are whole batches
+        if self.world > 1:
+            n = -(-n // self.world)
+        return n
+
+
+class SequenceDataModule(L.LightningDataModule):
+    """Owns the dataset, its leave-one-out split and the current training set D_k.
+
+    One instance lives across all iterations; :meth:`expand` appends synthetic sequences, and the
+    next ``Trainer.fit`` sees D_{k+1} because :meth:`train_dataloader` always reads the current
+    store (never a cached loader).
+    """
+
+    def __init__(self, config: DataConfig | None = None, dataset: InteractionDataset | None = None,
+                 seed: int = 0) -> None:
+        super().__init__()
+        self.config = config or DataConfig()
+        self.seed = seed
+        self._dataset = dataset
+        self.split: LeaveOneOutSplit | None = None
+        self.train_store: SequenceStore | None = None
+        self.synthetic_real_weight: float | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def prepare_data(self) -> None:
+        if self._dataset is None:
+            load_dataset(self.config.dataset, k_core=self.config.k_core)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split is not None:
+            return
+        if self._dataset is None:
+            self._dataset = load_dataset(self.config.dataset, k_core=self.config.k_core)
+        self.split = LeaveOneOutSplit.from_sequences(self._dataset.sequences, self._dataset.num_items)
+        self.train_store = self.split.train()
+
+    @property
+    def dataset(self) -> InteractionDataset:
+        """The loaded dataset (after :meth:`setup`)."""
+        self.setup()
+        assert self._dataset is not None
+        return self._dataset
+
+    @property
+    def num_items(self) -> int:
+        """Catalogue size N (ids 1..N)."""
+        return self.dataset.num_items
+
+    @property
+    def d0(self) -> SequenceStore:
+        """D_0: the real training parts."""
+        self.setup()
+        assert self.split is not None
+        return self.split.train()
+
+    # ------------------------------------------------------------------ D_k
+    def expand(self, new_sequences: SequenceStore) -> SequenceStore:
+        """D_{k+1} = D_k followed by ``new_sequences``; D_k's sequences stay as they were."""
+        self.setup()
+        assert self.train_store is not None and self.split is not None
+        if len(new_sequences):
+            if new_sequences.generation.min() < 1:
+                raise ValueError("expand() takes synthetic sequences only (generation >= 1)")
+            if new_sequences.root.min() < 0 or new_sequences.root.max() >= self.split.num_users:
+                raise ValueError("synthetic sequences must name an existing real user as root")
+            if new_sequences.items.min() < 1 or new_sequences.max_item > self.num_items:
+                raise ValueError(f"synthetic items must lie in 1..{self.num_items}")
+        self.train_store = SequenceStore.concat([self.train_store, new_sequences])
+        return self.train_store
+
+    def set_train_store(self, store: SequenceStore) -> None:
+        """Replace D_k (used when resuming a run from files); must start with D_0."""
+        if not store.startswith(self.d0):
+            raise ValueError("a training store must start with D_0, the real training parts")
+        self.train_store = store
+
+    def target_counts(self) -> tuple[int, int]:
+        """(real, synthetic) next-item targets in D_k, after truncation to max_len."""
+        assert self.train_store is not None
+        n_targets = np.minimum(np.maximum(self.train_store.lengths - 1, 0), self.config.max_len)
+        syn = self.train_store.generation > 0
+        return int(n_targets[~syn].sum()), int(n_targets[syn].sum())
+
+    # ------------------------------------------------------------------ loaders
+    def _trainable(self) -> np.ndarray:
+        assert self.train_store is not None
+        return np.flatnonzero(self.train_store.lengths >= 2)
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        rows = self._trainable()
+        store = self.train_store
+        assert store is not None
+        max_len = self.config.max_len
+        n_inputs = np.minimum(store.lengths[rows] - 1, max_len)
+
+        def collate(batch: list[int]) -> dict[str, torch.Tensor]:
+            idx = rows[np.asarray(batch, dtype=np.int64)]
+            width = int(min(max_len, store.lengths[idx].max() - 1))
+            inp = store.padded(idx, width, drop_last=1)
+            tgt = store.padded(idx, width) * (inp != 0)
+            return {
+                "input": torch.from_numpy(inp),
+                "target": torch.from_numpy(tgt),
+                "synthetic": torch.from_numpy(store.generation[idx] > 0),
+            }
+
+        world, rank = self._world()
+        dataset = _IndexDataset(len(rows))
+        if self.config.bucket_by_length:
+            sampler = LengthBucketBatchSampler(n_inputs, self.config.batch_size, rank, world)
+            if world > 1:
+                sampler.set_seed(self.seed)
+            return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                              num_workers=self.config.num_workers)
+        if world > 1:
+            base: Sampler[int] = torch.utils.data.DistributedSampler(
+                dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed
+            )
+            if self.trainer is not None:
+                base.set_epoch(self.trainer.current_epoch)  # type: ignore[attr-defined]
+        else:
+            base = torch.utils.data.RandomSampler(dataset)
+        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=base, collate_fn=collate,
+                          num_workers=self.config.num_workers)
+
+    def eval_batch(self, users: np.ndarray, stage: str) -> dict[str, torch.Tensor]:
+        """Evaluation batch for ``users``: input, target and the history items to mask."""
+        assert self.split is not None
+        full = self.split.full
+        drop = self.split.eval_drop(stage)
+        users = np.asarray(users, dtype=np.int64)
+        inp = full.padded(users, self.config.max_len, drop_last=drop)
+        target = self.split.eval_target(stage)[users]
+        batch = {
+            "input": torch.from_numpy(inp),
+            "target": torch.from_numpy(target),
+            "user": torch.from_numpy(users),
+        }
+        if self.config.mask_history:
+            hist_len = full.lengths[users] - drop
+            batch["hist_rows"] = torch.from_numpy(np.repeat(np.arange(len(users)), hist_len))
+            batch["hist_items"] = torch.from_numpy(
+                full.items[_ranges(full.offsets[users], hist_len)].astype(np.int64)
+            )
+        return batch
+
+    def _eval_loader(self, stage: str) -> DataLoader:
+        self.setup()
+        assert self.split is not None
+        world, rank = self._world()
+        n = self.split.num_users
+        return DataLoader(
+            _IndexDataset(n),
+            batch_size=self.config.eval_batch_size,
+            sampler=ShardSampler(n, rank, world),
+            collate_fn=lambda b: self.eval_batch(np.asarray(b), stage),
+            num_workers=0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("valid")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is not None:
+            return trainer.world_size, trainer.global_rank
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return 1, 0
+
+    def state_summary(self) -> dict[str, Any]:
+        """Sizes of D_k for logs."""
+        assert self.train_store is not None
+        syn = self.train_store.generation > 0
+        return {
+            "sequences": len(self.train_store),
+            "synthetic_sequences": int(syn.sum()),
+            "interactions": self.train_store.num_interactions,
+            "synthetic_interactions": int(self.train_store.lengths[syn].sum()),
+        }

@@ -1,0 +1,67 @@
+"""Keyed random draws: every uniform number is a pure function of (seed, iteration, sequence,
+attempt, step, purpose).
+
+Generation results therefore do not depend on the batch size, on the order rows are processed,
+on how sequences are sharded across DDP ranks, or on where an interrupted run resumed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# what a draw is for (part of the key, so the streams never collide)
+PREFIX = 1
+POOL = 2
+PICK = 3
+STOP_LENGTH = 4
+SUBSAMPLE = 5
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (a bijection on uint64 with good avalanche)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def keyed_uniform(
+    seed: int,
+    iteration: int,
+    sequence: np.ndarray | int,
+    attempt: np.ndarray | int,
+    step: np.ndarray | int,
+    purpose: int,
+) -> np.ndarray:
+    """Uniform floats in [0, 1), one per broadcast element of the key arrays."""
+    with np.errstate(over="ignore"):
+        parts = (seed, iteration, sequence, attempt, step, purpose)
+        h = np.full(np.broadcast(*[np.asarray(p) for p in parts]).shape, _GOLD, dtype=np.uint64)
+        for p in parts:
+            h = _mix(h + np.asarray(p).astype(np.int64).astype(np.uint64) * _GOLD + _GOLD)
+    # top 53 bits -> double in [0, 1)
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def pick(values: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Sample one candidate per row by inverse CDF of ``softmax(values / temperature)``.
+
+    ``values [B, K]`` are candidate scores with -inf for "no candidate"; ``u [B]`` uniforms.
+    Computed in float64 so that the batched generator and the one-row reference make the same
+    choice from the same scores. Rows without any candidate return -1.
+    """
+    v = values.to(torch.float64)
+    valid = torch.isfinite(v)
+    vmax = torch.where(valid, v, torch.full_like(v, -torch.inf)).max(dim=1, keepdim=True).values
+    w = torch.where(valid, torch.exp((v - vmax.clamp(min=-1e300)) / temperature), torch.zeros_like(v))
+    cum = w.cumsum(dim=1)
+    total = cum[:, -1]
+    thresh = (u.to(torch.float64).to(v.device) * total).unsqueeze(1)
+    idx = (cum <= thresh).sum(dim=1).clamp(max=v.shape[1] - 1)
+    return torch.where(total > 0, idx, torch.full_like(idx, -1))

@@ -1,0 +1,439 @@
+"""The batched, fidelity-checked generator (RSIR-SPEC §3; Algorithm 1 of the paper, vectorised).
+
+Many (seed sequence, attempt) rows are decoded together. Per step and row:
+
+1. choose the pool: the seed's own items with probability p, else the whole catalogue;
+2. sample the next item among the pool's ``top_k`` best-scored items (softmax / temperature);
+3. one forward pass on ``ctx' = ctx + [item]`` (cached keys/values where the backbone has them);
+4. fidelity check on that pass's scores: accept iff a remaining true item of the seed ranks <= tau;
+   on accept the item joins the context and leaves the targets, on reject the row stops;
+5. the same scores feed the next step's sampling, so each step costs exactly one forward.
+
+Finished rows leave the batch at once (the batch is compacted), the catalogue is scored in
+chunks, and every random number is keyed by (seed, iteration, sequence, attempt, step), so the
+output does not depend on batch size, device count or resume point.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from rsir_pl.config import GenerationConfig
+from rsir_pl.data.store import SequenceStore
+from rsir_pl.generation import draws
+from rsir_pl.generation.fidelity import FidelityCheck, make_check
+from rsir_pl.generation.index import CatalogueIndex, build_index, resolve_index_device
+from rsir_pl.models.base import SequentialRecommender
+
+log = logging.getLogger(__name__)
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class Candidates:
+    """Raw rows a generator produced (before duplicate removal and capping)."""
+
+    seq: np.ndarray
+    attempt: np.ndarray
+    prefix_len: np.ndarray
+    accepted: np.ndarray
+    sequences: SequenceStore
+    counters: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def concat(cls, parts: Iterable["Candidates"]) -> "Candidates":
+        """Merge parts (e.g. DDP shards) and sort rows by (sequence, attempt)."""
+        parts = list(parts)
+        seq = np.concatenate([p.seq for p in parts]) if parts else np.zeros(0, np.int64)
+        att = np.concatenate([p.attempt for p in parts]) if parts else np.zeros(0, np.int64)
+        order = np.lexsort((att, seq))
+        store = SequenceStore.concat([p.sequences for p in parts]).select(order)
+        counters: dict[str, float] = {}
+        for p in parts:
+            for k, v in p.counters.items():
+                counters[k] = counters.get(k, 0) + v
+        return cls(
+            seq[order],
+            att[order],
+            np.concatenate([p.prefix_len for p in parts])[order] if parts else np.zeros(0, np.int64),
+            np.concatenate([p.accepted for p in parts])[order] if parts else np.zeros(0, np.int64),
+            store,
+            counters,
+        )
+
+
+@dataclass
+class GenerationResult:
+    """D'_{k+1} with the provenance of every sequence and the run's statistics."""
+
+    sequences: SequenceStore
+    source: np.ndarray
+    attempt: np.ndarray
+    prefix_len: np.ndarray
+    stats: dict[str, Any]
+
+
+def seed_indices(store: SequenceStore, config: GenerationConfig) -> np.ndarray:
+    """Sequences of D_k that seed generation: length >= 2, and real only if ``seed_from=real``."""
+    ok = store.lengths >= 2
+    if config.seed_from == "real":
+        ok &= store.generation == 0
+    return np.flatnonzero(ok)
+
+
+class Generator:
+    """Generates D'_{k+1} from D_k with a trained model (one instance per iteration)."""
+
+    def __init__(self, config: GenerationConfig, seed: int = 0, iteration: int = 0) -> None:
+        self.config = config
+        self.seed = int(seed)
+        self.iteration = int(iteration)
+        self.check: FidelityCheck = make_check(config.fidelity, config.tau)
+
+    # ------------------------------------------------------------------ public API
+    def generate(
+        self,
+        model: SequentialRecommender,
+        store: SequenceStore,
+        held_out: np.ndarray,
+        *,
+        rank: int = 0,
+        world: int = 1,
+        index: CatalogueIndex | None = None,
+    ) -> Candidates:
+        """Decode every (seed, attempt) row of this rank's shard of the seeds (no filtering yet).
+
+        ``held_out[u]`` are real user u's validation and test items: they are never fidelity
+        targets, whatever sequence of u's lineage seeds the attempt.
+        """
+        cfg = self.config
+        seeds = seed_indices(store, cfg)[rank::world]
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        if index is None:
+            index = self.build_index(model)
+        counters = {"attempts": 0.0, "proposed_steps": 0.0, "accepted_steps": 0.0,
+                    "forward_s": 0.0, "search_s": 0.0, "sampling_s": 0.0, "check_s": 0.0}
+        rows_seq = np.repeat(seeds, cfg.m)
+        rows_att = np.tile(np.arange(cfg.m), len(seeds))
+        outputs: list[Candidates] = []
+        bar = _progress(len(rows_seq), cfg.progress and rank == 0, "generating")
+        t0 = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                for lo in range(0, len(rows_seq), cfg.batch_size):
+                    part = self._decode_batch(
+                        model, store, held_out, index, device,
+                        rows_seq[lo : lo + cfg.batch_size], rows_att[lo : lo + cfg.batch_size], counters,
+                    )
+                    outputs.append(part)
+                    if bar is not None:
+                        bar.update(len(part.seq))
+                        bar.set_postfix(accepted=int(counters["accepted_steps"]),
+                                        kept=sum(int((p.accepted >= 1).sum()) for p in outputs))
+        finally:
+            if bar is not None:
+                bar.close()
+            model.train(was_training)
+        counters["attempts"] = float(len(rows_seq))
+        counters["wall_s"] = time.perf_counter() - t0
+        result = Candidates.concat(outputs) if outputs else Candidates.concat([])
+        result.counters = counters
+        return result
+
+    def build_index(self, model: SequentialRecommender) -> CatalogueIndex:
+        """The catalogue index over the model's current item table (built once per iteration)."""
+        cfg = self.config
+        device = next(model.parameters()).device
+        faiss_device = "cpu"
+        if cfg.fidelity in ("faiss", "faiss-ivf"):
+            faiss_device = resolve_index_device(cfg.index_device, device)
+        with torch.inference_mode():
+            emb = model.output_embeddings().detach()
+        return build_index(cfg.fidelity, emb, chunk_items=cfg.chunk_items, nlist=cfg.nlist,
+                           nprobe=cfg.nprobe, device=faiss_device, seed=self.seed)
+
+    def finalize(self, candidates: Candidates, store: SequenceStore, real_interactions: int) -> GenerationResult:
+        """Keep rows with an accepted step and length >= min_len, drop duplicates, apply the cap."""
+        return finalize(candidates, store, self.config, self.seed, self.iteration, real_interactions)
+
+    def run(self, model: SequentialRecommender, store: SequenceStore, held_out: np.ndarray,
+            real_interactions: int | None = None) -> GenerationResult:
+        """Single-process convenience: :meth:`generate` then :meth:`finalize`."""
+        if real_interactions is None:
+            real_interactions = int(store.lengths[store.generation == 0].sum())
+        return self.finalize(self.generate(model, store, held_out), store, real_interactions)
+
+    # ------------------------------------------------------------------ one batch of rows
+    def _decode_batch(
+        self,
+        model: SequentialRecommender,
+        store: SequenceStore,
+        held_out: np.ndarray,
+        index: CatalogueIndex,
+        device: torch.device,
+        row_seq: np.ndarray,
+        row_att: np.ndarray,
+        counters: dict[str, float],
+    ) -> Candidates:
+        cfg = self.config
+        B = len(row_seq)
+        lengths = store.lengths[row_seq]
+        # ---- the prefix (RSIR-SPEC §3 step 1): uniform in 1..len-1, capped so a step fits
+        if cfg.prefix == "first":
+            prefix = np.ones(B, dtype=np.int64)
+        else:
+            hi = np.minimum(lengths - 1, cfg.max_len - 1)
+            u = draws.keyed_uniform(self.seed, self.iteration, row_seq, row_att, 0, draws.PREFIX)
+            prefix = 1 + np.floor(u * hi).astype(np.int64)
+        # ---- the seed's items, first occurrences, context membership, targets, pool
+        Ls = int(lengths.max())
+        S_np = store.padded(row_seq, Ls, align="right")
+        first_pos = _first_occurrence(S_np)
+        pos = np.arange(Ls)[None, :]
+        nonpad = S_np != 0
+        is_first = (first_pos == pos) & nonpad
+        in_ctx = first_pos < prefix[:, None]
+        roots = store.root[row_seq]
+        held = held_out[roots]  # [B, 2]
+        is_held = (S_np[:, :, None] == held[:, None, :]).any(axis=2)
+        tgt_np = is_first & ~in_ctx & ~is_held
+        counters["held_out_excluded_targets"] = counters.get("held_out_excluded_targets", 0.0) + float(
+            (is_first & ~in_ctx & is_held).sum()
+        )
+        pool_np = is_first & (~in_ctx if cfg.exclude_context else True)
+        stop_len = np.full(B, cfg.max_len, dtype=np.int64)
+        if self.check.name == "none":
+            stop_len = self._none_stop_lengths(store, row_seq, row_att, prefix)
+
+        S = torch.from_numpy(S_np).to(device)
+        tgt = torch.from_numpy(tgt_np).to(device)
+        pool = torch.from_numpy(np.asarray(pool_np)).to(device)
+        ctx = torch.zeros(B, cfg.max_len, dtype=torch.long, device=device)
+        w = min(Ls, cfg.max_len)
+        ctx[:, :w] = S[:, :w]
+        ctx_len = torch.from_numpy(prefix).to(device)
+        ctx[torch.arange(cfg.max_len, device=device)[None, :] >= ctx_len[:, None]] = 0
+        accepted = torch.zeros(B, dtype=torch.long, device=device)
+        stop = torch.from_numpy(stop_len).to(device)
+        rows = torch.arange(B, device=device)
+        seq_t = torch.from_numpy(row_seq)
+        att_t = torch.from_numpy(row_att)
+
+        emb = model.output_embeddings()
+        k_search = max(self.check.k_needed, cfg.top_k + (cfg.max_len if cfg.exclude_context else 0))
+        top_k = cfg.top_k
+
+        done_rows: list[torch.Tensor] = []
+        done_ctx: list[torch.Tensor] = []
+        done_len: list[torch.Tensor] = []
+        done_acc: list[torch.Tensor] = []
+
+        def forward_start(c: torch.Tensor, n: torch.Tensor):  # noqa: ANN202
+            width = int(n.max())
+            left = _left_align(c, n, width)
+            return model.start_decoding(left)
+
+        t = time.perf_counter()
+        h, state = forward_start(ctx, ctx_len)
+        counters["forward_s"] += time.perf_counter() - t
+        vals, ids, s_scores = self._search(index, emb, S, h, k_search, counters)
+
+        # rows without any target cannot pass a check: they stop before generating
+        if self.check.name != "none":
+            alive = tgt.any(dim=1)
+        else:
+            alive = torch.ones(B, dtype=torch.bool, device=device)
+        step = 0
+        while True:
+            if not bool(alive.all()):
+                dead = ~alive
+                done_rows.append(rows[dead])
+                done_ctx.append(ctx[dead])
+                done_len.append(ctx_len[dead])
+                done_acc.append(accepted[dead])
+                keep = alive.nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    break
+                rows, S, tgt, pool, ctx, ctx_len = rows[keep], S[keep], tgt[keep], pool[keep], ctx[keep], ctx_len[keep]
+                accepted, stop, h = accepted[keep], stop[keep], h[keep]
+                vals, ids, s_scores = vals[keep], ids[keep], s_scores[keep]
+                state = model.select_decoding(state, keep)
+            n = rows.numel()
+            # ---- sample the next item from the current scores
+            t = time.perf_counter()
+            r_np = rows.cpu().numpy()
+            sq, at = seq_t[r_np].numpy(), att_t[r_np].numpy()
+            u_pool = torch.from_numpy(draws.keyed_uniform(self.seed, self.iteration, sq, at, step, draws.POOL))
+            u_pick = torch.from_numpy(draws.keyed_uniform(self.seed, self.iteration, sq, at, step, draws.PICK))
+            exploit = (u_pool < cfg.p).to(device)
+            ex_v = s_scores.masked_fill(~pool, NEG_INF)
+            kk = min(top_k, ex_v.shape[1])
+            ex_v, ex_pos = torch.topk(ex_v, kk, dim=1)
+            ex_ids = S.gather(1, ex_pos)
+            if kk < top_k:
+                ex_v = torch.cat([ex_v, ex_v.new_full((n, top_k - kk), NEG_INF)], dim=1)
+                ex_ids = torch.cat([ex_ids, ex_ids.new_zeros((n, top_k - kk))], dim=1)
+            gl_v = vals.masked_fill(ids < 1, NEG_INF)
+            if cfg.exclude_context:
+                in_c = (ids.unsqueeze(2) == ctx.unsqueeze(1)).any(dim=2)
+                gl_v = gl_v.masked_fill(in_c, NEG_INF)
+            gl_v, gl_pos = torch.topk(gl_v, top_k, dim=1)
+            gl_ids = ids.gather(1, gl_pos)
+            cand_v = torch.where(exploit.unsqueeze(1), ex_v, gl_v)
+            cand_i = torch.where(exploit.unsqueeze(1), ex_ids, gl_ids)
+            choice = draws.pick(cand_v, u_pick, cfg.temperature)
+            has_cand = choice >= 0
+            item = cand_i.gather(1, choice.clamp(min=0).unsqueeze(1)).squeeze(1)
+            item = torch.where(has_cand, item, torch.ones_like(item))
+            counters["sampling_s"] += time.perf_counter() - t
+            # ---- one forward on ctx' and the fidelity check on its scores
+            t = time.perf_counter()
+            h, state = model.extend_decoding(state, item)
+            counters["forward_s"] += time.perf_counter() - t
+            vals, ids, s_scores = self._search(index, emb, S, h, k_search, counters)
+            t = time.perf_counter()
+            ok = self.check.accept(vals, ids, S * tgt) & has_cand
+            counters["check_s"] += time.perf_counter() - t
+            counters["proposed_steps"] += float(has_cand.sum())
+            counters["accepted_steps"] += float(ok.sum())
+            # ---- accepted rows grow; the item leaves the targets (and the pool)
+            pos_new = ctx_len.clamp(max=cfg.max_len - 1)
+            ctx[torch.arange(n, device=device)[ok], pos_new[ok]] = item[ok]
+            ctx_len = ctx_len + ok.long()
+            accepted = accepted + ok.long()
+            hit = (S == item.unsqueeze(1)) & ok.unsqueeze(1)
+            tgt = tgt & ~hit
+            if cfg.exclude_context:
+                pool = pool & ~hit
+            alive = ok & (ctx_len < cfg.max_len) & (ctx_len < stop)
+            if self.check.name != "none":
+                alive &= tgt.any(dim=1)
+            step += 1
+
+        rows_all = torch.cat(done_rows).cpu().numpy()
+        order = np.argsort(rows_all, kind="stable")
+        lens = torch.cat(done_len).cpu().numpy()[order]
+        ctx_all = torch.cat(done_ctx).cpu().numpy()[order]
+        acc = torch.cat(done_acc).cpu().numpy()[order]
+        mask = np.arange(cfg.max_len)[None, :] < lens[:, None]
+        offsets = np.zeros(B + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        seqs = SequenceStore(ctx_all[mask].astype(np.int32), offsets,
+                             store.root[row_seq], np.full(B, self.iteration + 1))
+        return Candidates(row_seq.copy(), row_att.copy(), prefix, acc.astype(np.int64), seqs)
+
+    def _search(self, index: CatalogueIndex, emb: torch.Tensor, S: torch.Tensor, h: torch.Tensor,
+                k: int, counters: dict[str, float]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = time.perf_counter()
+        vals, ids = index.search(h, k)
+        s_scores = torch.einsum("bld,bd->bl", emb[S], h)
+        counters["search_s"] += time.perf_counter() - t
+        return vals, ids, s_scores
+
+    def _none_stop_lengths(self, store: SequenceStore, row_seq: np.ndarray, row_att: np.ndarray,
+                           prefix: np.ndarray) -> np.ndarray:
+        """Without a check, an attempt stops at a length drawn from D_k's length distribution."""
+        lengths = np.sort(store.lengths[store.lengths >= 2])
+        u = draws.keyed_uniform(self.seed, self.iteration, row_seq, row_att, 0, draws.STOP_LENGTH)
+        drawn = lengths[np.minimum((u * len(lengths)).astype(np.int64), len(lengths) - 1)]
+        return np.clip(drawn, prefix + 1, self.config.max_len)
+
+
+def finalize(candidates: Candidates, store: SequenceStore, config: GenerationConfig, seed: int,
+             iteration: int, real_interactions: int) -> GenerationResult:
+    """Filter, de-duplicate (against each other and D_k) and cap raw rows into D'_{k+1}."""
+    c = candidates
+    n = len(c.seq)
+    lengths = c.sequences.lengths
+    long_enough = (c.accepted >= 1) & (lengths >= config.min_len)
+    existing = set(store.sequence_keys())
+    keys = c.sequences.sequence_keys()
+    keep = np.zeros(n, dtype=bool)
+    duplicates = 0
+    for i in np.flatnonzero(long_enough):
+        if keys[i] in existing:
+            duplicates += 1
+            continue
+        existing.add(keys[i])
+        keep[i] = True
+    capped = 0
+    if config.max_synthetic_ratio is not None:
+        cap = int(config.max_synthetic_ratio * real_interactions)
+        idx = np.flatnonzero(keep)
+        prio = draws.keyed_uniform(seed, iteration, c.seq[idx], c.attempt[idx], 0, draws.SUBSAMPLE)
+        by_prio = idx[np.argsort(prio, kind="stable")]
+        within = np.cumsum(lengths[by_prio]) <= cap
+        keep[by_prio[~within]] = False
+        capped = int((~within).sum())
+    idx = np.flatnonzero(keep)
+    out = c.sequences.select(idx)
+    counters = c.counters
+    proposed = counters.get("proposed_steps", 0.0)
+    stats: dict[str, Any] = {
+        "iteration": iteration,
+        "attempts": int(counters.get("attempts", n)),
+        "proposed_steps": int(proposed),
+        "accepted_steps": int(counters.get("accepted_steps", 0)),
+        "acceptance_rate": counters.get("accepted_steps", 0.0) / proposed if proposed else 0.0,
+        "attempts_with_accepted_step": int((c.accepted >= 1).sum()),
+        "too_short_dropped": int(((c.accepted >= 1) & (lengths < config.min_len)).sum()),
+        "duplicates_dropped": duplicates,
+        "capped_dropped": capped,
+        "kept_sequences": int(len(idx)),
+        "kept_share": len(idx) / n if n else 0.0,
+        "kept_interactions": out.num_interactions,
+        "mean_generated_length": float(c.accepted[idx].mean()) if len(idx) else 0.0,
+        "mean_sequence_length": float(out.lengths.mean()) if len(idx) else 0.0,
+        "generation_seconds": counters.get("wall_s", 0.0),
+        "profile_forward_s": counters.get("forward_s", 0.0),
+        "profile_search_s": counters.get("search_s", 0.0),
+        "profile_sampling_s": counters.get("sampling_s", 0.0),
+        "profile_check_s": counters.get("check_s", 0.0),
+        "held_out_excluded_targets": int(counters.get("held_out_excluded_targets", 0)),
+    }
+    return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _first_occurrence(S: np.ndarray) -> np.ndarray:
+    """Position of the first occurrence of each entry's value in its row (padding included)."""
+    B, Ls = S.shape
+    order = np.argsort(S, axis=1, kind="stable")
+    srt = np.take_along_axis(S, order, axis=1)
+    start = np.ones_like(srt, dtype=bool)
+    start[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    start_idx = np.where(start, np.arange(Ls)[None, :], 0)
+    start_idx = np.maximum.accumulate(start_idx, axis=1)
+    first_sorted = np.take_along_axis(order, start_idx, axis=1)
+    out = np.empty_like(order)
+    np.put_along_axis(out, order, first_sorted, axis=1)
+    return out
+
+
+def _left_align(ctx: torch.Tensor, n: torch.Tensor, width: int) -> torch.Tensor:
+    """Right-padded ``ctx`` rows of lengths ``n`` -> left-padded ``[B, width]``."""
+    B = ctx.shape[0]
+    cols = torch.arange(width, device=ctx.device)[None, :]
+    src = cols - (width - n[:, None])
+    valid = src >= 0
+    out = ctx.gather(1, src.clamp(min=0))
+    return torch.where(valid, out, torch.zeros_like(out))
+
+
+def _progress(total: int, enabled: bool, desc: str):  # noqa: ANN202
+    if not enabled or total == 0:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc=desc, unit="attempt", leave=False, dynamic_ncols=True)

@@ -1,0 +1,142 @@
+"""One fit of one model: a fresh Trainer with early stopping on validation NDCG@10, best weights
+restored before anything else reads the model, then a full-ranking test."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+
+from rsir_pl.config import TrainerConfig
+from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.models.base import SequentialRecommender
+
+log = logging.getLogger(__name__)
+
+MONITOR = "val_ndcg10"
+
+
+class BestWeights(Callback):
+    """Keeps the weights of the best validation epoch in memory and restores them at train end.
+
+    It must come before any callback that uses the trained model in ``on_train_end`` (such as
+    :class:`rsir_pl.loop.callback.SelfImproveCallback`): Lightning runs callbacks in list order.
+    """
+
+    def __init__(self, monitor: str = MONITOR) -> None:
+        self.monitor = monitor
+        self.best: float = -float("inf")
+        self.best_epoch: int = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val")}
+        metrics["epoch"] = trainer.current_epoch
+        self.history.append(metrics)
+        value = metrics.get(self.monitor)
+        if value is not None and value > self.best:
+            self.best = value
+            self.best_epoch = trainer.current_epoch
+            self.best_state = {k: v.detach().clone().cpu() for k, v in pl_module.state_dict().items()}
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.best_state is not None:
+            pl_module.load_state_dict(self.best_state)
+
+
+@dataclass
+class FitResult:
+    """What one fit produced."""
+
+    model: SequentialRecommender
+    best_epoch: int
+    epochs: int
+    best_val_ndcg10: float
+    fit_seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def build_trainer(
+    config: TrainerConfig,
+    callbacks: Sequence[Callback] = (),
+    logger: Any = False,
+    default_root_dir: str | None = None,
+) -> L.Trainer:
+    """A fresh Trainer for one fit (never reuse one: a second fit trains 0 steps)."""
+    return L.Trainer(
+        max_epochs=config.max_epochs,
+        min_epochs=config.min_epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        precision=config.precision,  # type: ignore[arg-type]
+        callbacks=list(callbacks),
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=config.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        check_val_every_n_epoch=config.val_every_n_epochs,
+        limit_train_batches=config.limit_train_batches,
+        deterministic=config.deterministic,
+        log_every_n_steps=10,
+        default_root_dir=default_root_dir,
+    )
+
+
+def fit(
+    model: SequentialRecommender,
+    datamodule: SequenceDataModule,
+    config: TrainerConfig,
+    callbacks: Sequence[Callback] = (),
+    logger: Any = False,
+    default_root_dir: str | None = None,
+) -> tuple[FitResult, L.Trainer]:
+    """Train ``model`` on the datamodule's current D_k with early stopping; best weights restored.
+
+    ``callbacks`` run after the best weights are back in place (so generation sees them).
+    """
+    best = BestWeights()
+    stop = EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, check_finite=True)
+    trainer = build_trainer(config, [best, stop, *callbacks], logger, default_root_dir)
+    t0 = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    seconds = time.perf_counter() - t0
+    result = FitResult(
+        model=model,
+        best_epoch=best.best_epoch,
+        epochs=trainer.current_epoch,
+        best_val_ndcg10=best.best,
+        fit_seconds=seconds,
+        history=best.history,
+    )
+    return result, trainer
+
+
+def test(
+    model: SequentialRecommender, datamodule: SequenceDataModule, trainer: L.Trainer
+) -> tuple[dict[str, float], np.ndarray]:
+    """Full-ranking test metrics and the per-user ranks (gathered across ranks, by user index)."""
+    out = trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = {k.removeprefix("test/"): float(v) for k, v in out[0].items()}
+    users = torch.cat([u for u, _ in model.test_ranks]) if model.test_ranks else torch.zeros(0, dtype=torch.long)
+    ranks = torch.cat([r for _, r in model.test_ranks]) if model.test_ranks else torch.zeros(0, dtype=torch.long)
+    if trainer.world_size > 1:
+        gathered: list[Any] = [None] * trainer.world_size
+        torch.distributed.all_gather_object(gathered, (users, ranks))
+        users = torch.cat([g[0] for g in gathered])
+        ranks = torch.cat([g[1] for g in gathered])
+    per_user = np.zeros(datamodule.split.num_users, dtype=np.int64)  # type: ignore[union-attr]
+    per_user[users.numpy()] = ranks.numpy()
+    return metrics, per_user
