@@ -216,6 +216,8 @@ class Generator:
 
         S = torch.from_numpy(S_np).to(device)
         tgt = torch.from_numpy(tgt_np).to(device)
+        held_t = torch.from_numpy(is_held).to(device)
+        counters["held_out_targets_used"] = counters.get("held_out_targets_used", 0.0) + float((tgt & held_t).sum())
         pool = torch.from_numpy(np.asarray(pool_np)).to(device)
         ctx = torch.zeros(B, cfg.max_len, dtype=torch.long, device=device)
         w = min(Ls, cfg.max_len)
@@ -399,6 +401,7 @@ def finalize(candidates: Candidates, store: SequenceStore, config: GenerationCon
         "profile_sampling_s": counters.get("sampling_s", 0.0),
         "profile_check_s": counters.get("check_s", 0.0),
         "held_out_excluded_targets": int(counters.get("held_out_excluded_targets", 0)),
+        "held_out_targets_used": int(counters.get("held_out_targets_used", 0)),
     }
     return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats)
 

@@ -1,0 +1,166 @@
+"""Experiment tracking: CSV files by default, W&B with one config switch, or nothing.
+
+One self-improvement run is one tracker. Per-epoch curves of iteration k are logged under
+``iter{k}/...`` keys so iterations never overlap; per-iteration test metrics and generated-data
+statistics go under ``rsir/...`` with ``rsir/iteration`` as their x-axis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from rsir_pl.config import LoggerConfig
+
+log = logging.getLogger(__name__)
+
+
+class PrefixedLogger(Logger):
+    """Wraps a Lightning logger and prefixes every metric key with ``iter{k}/``."""
+
+    def __init__(self, inner: Logger, prefix: str) -> None:
+        super().__init__()
+        self.inner = inner
+        self.prefix = prefix
+
+    @property
+    def name(self) -> str:
+        return self.inner.name or "rsir"
+
+    @property
+    def version(self) -> str | int:
+        return self.inner.version or 0
+
+    @property
+    def save_dir(self) -> str | None:
+        return self.inner.save_dir
+
+    @property
+    def experiment(self) -> Any:
+        return self.inner.experiment
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.inner.log_metrics({f"{self.prefix}/{k}": v for k, v in metrics.items()}, step)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        pass
+
+
+class Tracker:
+    """Base tracker: per-iteration Lightning loggers plus run-level summaries."""
+
+    def epoch_logger(self, iteration: int) -> Logger | bool:
+        """The Lightning logger for fit ``iteration`` (False = none)."""
+        return False
+
+    def log_iteration(self, iteration: int, values: Mapping[str, float]) -> None:
+        """Per-iteration summary values (test metrics, generation statistics)."""
+
+    def log_results(self, table_csv: str, plot_png: bytes | None, records: list[dict[str, Any]]) -> None:
+        """The results table and plot after each iteration."""
+
+    def log_dataset(self, iteration: int, path: Path, metadata: Mapping[str, Any]) -> None:
+        """A generated dataset file."""
+
+    def finish(self) -> None:
+        """Close the run."""
+
+
+class CSVTracker(Tracker):
+    """Per-epoch CSV files under ``<run_dir>/logs/iter_<k>/``; summaries live in results.csv."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def epoch_logger(self, iteration: int) -> Logger:
+        return CSVLogger(save_dir=str(self.run_dir), name="logs", version=f"iter_{iteration}")
+
+
+class WandbTracker(Tracker):
+    """One W&B run per self-improvement run; ``rsir/iteration`` is the x-axis of summaries."""
+
+    def __init__(self, config: LoggerConfig, run_dir: str | Path, settings: Mapping[str, Any]) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.settings = dict(settings)
+        self._logger: Any = None
+
+    def _wandb_logger(self) -> Any:
+        if self._logger is None:
+            from lightning.pytorch.loggers import WandbLogger
+
+            if self.config.offline:
+                os.environ.setdefault("WANDB_MODE", "offline")
+            self._logger = WandbLogger(
+                project=self.config.project,
+                name=self.config.name or self.run_dir.name,
+                save_dir=str(self.run_dir),
+                offline=self.config.offline,
+                config=self.settings,
+            )
+            exp = self._logger.experiment
+            if rank_zero_only.rank == 0 and hasattr(exp, "define_metric"):
+                exp.define_metric("rsir/iteration")
+                exp.define_metric("rsir/*", step_metric="rsir/iteration")
+        return self._logger
+
+    def epoch_logger(self, iteration: int) -> Logger:
+        return PrefixedLogger(self._wandb_logger(), f"iter{iteration}")
+
+    @rank_zero_only
+    def log_iteration(self, iteration: int, values: Mapping[str, float]) -> None:
+        exp = self._wandb_logger().experiment
+        payload = {f"rsir/{k}": v for k, v in values.items() if isinstance(v, (int, float))}
+        payload["rsir/iteration"] = iteration
+        exp.log(payload)
+
+    @rank_zero_only
+    def log_results(self, table_csv: str, plot_png: bytes | None, records: list[dict[str, Any]]) -> None:
+        import wandb
+
+        exp = self._wandb_logger().experiment
+        lines = [line.split(",") for line in table_csv.strip().splitlines()]
+        payload: dict[str, Any] = {"rsir/results": wandb.Table(columns=lines[0], data=lines[1:])}
+        if plot_png is not None:
+            path = self.run_dir / "results.png"
+            if path.exists():
+                payload["rsir/plot"] = wandb.Image(str(path))
+        exp.log(payload)
+
+    @rank_zero_only
+    def log_dataset(self, iteration: int, path: Path, metadata: Mapping[str, Any]) -> None:
+        if not self.config.log_dataset:
+            return
+        import wandb
+
+        art = wandb.Artifact(f"D{iteration}-synthetic", type="dataset",
+                             metadata={k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
+        art.add_file(str(path))
+        self._wandb_logger().experiment.log_artifact(art)
+
+    @rank_zero_only
+    def finish(self) -> None:
+        if self._logger is not None:
+            import wandb
+
+            wandb.finish()
+
+
+def make_tracker(config: LoggerConfig, run_dir: str | Path, settings: Mapping[str, Any]) -> Tracker:
+    """The tracker for ``logger.kind``."""
+    if config.kind == "wandb":
+        return WandbTracker(config, run_dir, settings)
+    if config.kind == "csv":
+        return CSVTracker(run_dir)
+    return Tracker()

@@ -1,0 +1,127 @@
+"""SelfImproveCallback: at the end of fit k, generate D'_{k+1} and hand D_{k+1} to the DataModule.
+
+It runs in ``on_train_end`` (the model is still on its device; ``on_fit_end`` comes after the DDP
+teardown) and must follow :class:`rsir_pl.training.BestWeights` in the callback list, so the
+best-validation weights generate. Under DDP every rank decodes a shard of the seed sequences,
+the shards are gathered with ``all_gather_object`` and merged in a fixed order, and every rank
+applies the same filtering, so all ranks hold the same D_{k+1}.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from rsir_pl.config import GenerationConfig
+from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.generation.generator import Candidates, GenerationResult, Generator
+from rsir_pl.generation.leakage import check_generated
+from rsir_pl.models.base import SequentialRecommender
+
+log = logging.getLogger(__name__)
+
+
+def generate_for_next_iteration(
+    model: SequentialRecommender,
+    datamodule: SequenceDataModule,
+    config: GenerationConfig,
+    seed: int,
+    iteration: int,
+    rank: int = 0,
+    world: int = 1,
+) -> GenerationResult:
+    """Generate D'_{k+1} from the datamodule's D_k (sharded when ``world > 1``), leakage-checked.
+
+    Does not modify the datamodule; call ``datamodule.expand(result.sequences)`` to move on.
+    """
+    split = datamodule.split
+    store = datamodule.train_store
+    assert split is not None and store is not None
+    generator = Generator(config, seed=seed, iteration=iteration)
+    t0 = time.perf_counter()
+    part = generator.generate(model, store, split.held_out_items(), rank=rank, world=world)
+    if world > 1:
+        gathered: list[Any] = [None] * world
+        torch.distributed.all_gather_object(gathered, part)
+        candidates = Candidates.concat(gathered)
+        counters: dict[str, float] = {}
+        for g in gathered:
+            for k, v in g.counters.items():
+                counters[k] = max(counters.get(k, 0.0), v) if k.endswith("_s") else counters.get(k, 0.0) + v
+        candidates.counters = counters
+    else:
+        candidates = part
+    real_interactions = int(store.lengths[store.generation == 0].sum())
+    result = generator.finalize(candidates, store, real_interactions)
+    result.stats["generation_seconds"] = time.perf_counter() - t0
+    result.stats["world_size"] = world
+    d_next = store.__class__.concat([store, result.sequences])
+    check_generated(store, d_next, split, result.source, result.prefix_len,
+                    result.stats.get("held_out_targets_used", 0))
+    return result
+
+
+class SelfImproveCallback(Callback):
+    """Generates D'_{k+1} with the just-trained (or a fixed generator) model at train end.
+
+    Args:
+        config: generation settings.
+        seed: run seed (keys every random draw together with the iteration).
+        iteration: k, the iteration whose model just trained.
+        on_generated: called on every rank with the result before the DataModule is expanded
+            (the runner uses it to write files on rank 0).
+        generator_model: a fixed model that generates instead of the student (weak-to-strong).
+    """
+
+    def __init__(
+        self,
+        config: GenerationConfig,
+        seed: int,
+        iteration: int,
+        on_generated: Callable[[GenerationResult, L.Trainer], None] | None = None,
+        before_generation: Callable[[SequentialRecommender, L.Trainer], None] | None = None,
+        generator_model: SequentialRecommender | None = None,
+    ) -> None:
+        self.config = config
+        self.seed = seed
+        self.iteration = iteration
+        self.on_generated = on_generated
+        self.before_generation = before_generation
+        self.generator_model = generator_model
+        self.result: GenerationResult | None = None
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        assert isinstance(pl_module, SequentialRecommender)
+        dm = trainer.datamodule
+        assert isinstance(dm, SequenceDataModule)
+        if self.before_generation is not None:
+            self.before_generation(pl_module, trainer)
+        model = self.generator_model or pl_module
+        if self.generator_model is not None:
+            model.to(pl_module.device)
+        with trainer.precision_plugin.forward_context():
+            self.result = generate_for_next_iteration(
+                model, dm, self.config, self.seed, self.iteration,
+                rank=trainer.global_rank, world=trainer.world_size,
+            )
+        if self.on_generated is not None:
+            self.on_generated(self.result, trainer)
+        dm.expand(self.result.sequences)
+        stats = self.result.stats
+        log.info(
+            "iteration %d: generated %d sequences (%d interactions) from %d attempts in %.1fs, "
+            "acceptance %.3f",
+            self.iteration, stats["kept_sequences"], stats["kept_interactions"], stats["attempts"],
+            stats["generation_seconds"], stats["acceptance_rate"],
+        )
+
+
+def real_interactions(store: Any) -> int:
+    """Interactions of the real (generation 0) sequences."""
+    return int(np.asarray(store.lengths)[np.asarray(store.generation) == 0].sum())

@@ -1,0 +1,201 @@
+"""The run directory: every file the loop writes goes through here.
+
+Writes are atomic (a temporary file in the same directory, fsync, then ``os.replace``), and a
+manifest records each file's SHA-256 and size. On resume the manifest is checked: a file that is
+missing, truncated or altered is reported by name instead of being silently used, and a run
+directory created with different settings is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rsir_pl.data.store import SequenceStore
+
+MANIFEST = "manifest.json"
+RUN_INFO = "run.json"
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used as it is (corrupt file, different configuration)."""
+
+
+class RunDir:
+    """A resumable run directory with an integrity manifest.
+
+    Only the writer process (DDP rank 0) writes; every process may read.
+    """
+
+    def __init__(self, path: str | Path, writer: bool = True) -> None:
+        self.path = Path(path)
+        self.writer = writer
+        if writer:
+            self.path.mkdir(parents=True, exist_ok=True)
+        self._manifest: dict[str, dict[str, Any]] = self._load_manifest()
+
+    # ------------------------------------------------------------------ manifest
+    def _load_manifest(self) -> dict[str, dict[str, Any]]:
+        p = self.path / MANIFEST
+        if not p.exists():
+            return {}
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"{p}: manifest is corrupt ({exc}); move the run directory aside") from exc
+        return data.get("files", {})
+
+    def reload(self) -> None:
+        """Re-read the manifest (non-writer ranks after a barrier)."""
+        self._manifest = self._load_manifest()
+
+    def _save_manifest(self) -> None:
+        data = json.dumps({"format": "rsir_pl.manifest/1", "files": self._manifest}, indent=1, sort_keys=True)
+        _atomic_write(self.path / MANIFEST, data.encode())
+
+    # ------------------------------------------------------------------ writing
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Atomically write ``rel`` and record its hash in the manifest."""
+        if not self.writer:
+            return
+        _atomic_write(self.path / rel, data)
+        self._manifest[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        self._save_manifest()
+
+    def write_json(self, rel: str, obj: Any) -> None:
+        """Atomically write pretty JSON."""
+        self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
+
+    def write_text(self, rel: str, text: str) -> None:
+        """Atomically write text."""
+        self.write_bytes(rel, text.encode())
+
+    def write_store(self, rel: str, store: SequenceStore) -> None:
+        """Atomically write a sequence store (.npz)."""
+        self.write_bytes(rel, store.to_bytes())
+
+    def write_arrays(self, rel: str, **arrays: np.ndarray) -> None:
+        """Atomically write named arrays (.npz)."""
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        self.write_bytes(rel, buf.getvalue())
+
+    def write_torch(self, rel: str, obj: Any) -> None:
+        """Atomically write a torch-serialised object (checkpoints)."""
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        self.write_bytes(rel, buf.getvalue())
+
+    # ------------------------------------------------------------------ reading
+    def has(self, rel: str) -> bool:
+        """True when ``rel`` is in the manifest and its file exists (contents checked on read)."""
+        return rel in self._manifest and (self.path / rel).exists()
+
+    def read_bytes(self, rel: str) -> bytes:
+        """Read ``rel`` after checking it against the manifest."""
+        p = self.path / rel
+        if rel not in self._manifest:
+            raise RunDirError(f"{p}: not recorded in {self.path / MANIFEST} (written by another tool or partial)")
+        if not p.exists():
+            raise RunDirError(f"{p}: recorded in the manifest but missing")
+        data = p.read_bytes()
+        entry = self._manifest[rel]
+        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise RunDirError(
+                f"{p}: contents do not match the manifest (size {len(data)} vs {entry['bytes']}); the file "
+                "is corrupt or was changed; delete it (and what follows it) to regenerate"
+            )
+        return data
+
+    def read_json(self, rel: str) -> Any:
+        """Read verified JSON."""
+        return json.loads(self.read_bytes(rel).decode())
+
+    def read_store(self, rel: str) -> SequenceStore:
+        """Read a verified sequence store."""
+        return SequenceStore.from_bytes(self.read_bytes(rel), source=str(self.path / rel))
+
+    def read_arrays(self, rel: str) -> dict[str, np.ndarray]:
+        """Read verified named arrays."""
+        with np.load(io.BytesIO(self.read_bytes(rel))) as z:
+            return {k: z[k] for k in z.files}
+
+    def read_torch(self, rel: str) -> Any:
+        """Read a verified torch object (weights only)."""
+        return torch.load(io.BytesIO(self.read_bytes(rel)), map_location="cpu", weights_only=True)
+
+    def verify(self) -> list[str]:
+        """Every manifest problem, as messages (empty when all files check out)."""
+        problems = []
+        for rel in sorted(self._manifest):
+            try:
+                self.read_bytes(rel)
+            except RunDirError as exc:
+                problems.append(str(exc))
+        return problems
+
+    # ------------------------------------------------------------------ identity
+    def claim(self, fingerprint: str, settings: dict[str, Any]) -> bool:
+        """Bind the directory to a configuration; returns True when resuming an existing run.
+
+        Refuses (RunDirError) when the directory was created by a run with different settings.
+        """
+        info_path = self.path / RUN_INFO
+        if self.has(RUN_INFO):
+            info = self.read_json(RUN_INFO)
+            if info["fingerprint"] != fingerprint:
+                diffs = _diff(info.get("settings", {}), settings)
+                raise RunDirError(
+                    f"{self.path}: created by a run with different settings, refusing to resume "
+                    f"({'; '.join(diffs[:8]) or 'settings differ'}); use another run_dir or the same config"
+                )
+            return True
+        if info_path.exists() or any(self.path.glob("iter_*")):
+            raise RunDirError(f"{self.path}: holds files of an unknown run (no valid {RUN_INFO}); use an empty run_dir")
+        self.write_json(RUN_INFO, {"format": "rsir_pl.run/1", "fingerprint": fingerprint, "settings": settings})
+        return False
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            out += _diff(old.get(k), new.get(k), f"{prefix}{k}." if prefix or True else k)
+        return out
+    if old != new:
+        return [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+    return []
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj)}")

@@ -1,0 +1,47 @@
+"""Paired per-user comparison of two models' test ranks: bootstrap CI and paired t-test."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from rsir_pl.metrics import metrics_from_ranks
+
+
+def paired_comparison(
+    base_ranks: np.ndarray,
+    new_ranks: np.ndarray,
+    metrics: tuple[str, ...] = ("ndcg@10", "recall@10", "ndcg@20", "recall@20"),
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """For each metric: base mean, new mean, relative change, 95% bootstrap CI of the mean
+    per-user difference, and the two-sided paired t-test p-value (normal approximation)."""
+    if base_ranks.shape != new_ranks.shape:
+        raise ValueError("paired comparison needs the same users in the same order")
+    a = metrics_from_ranks(torch.from_numpy(base_ranks))
+    b = metrics_from_ranks(torch.from_numpy(new_ranks))
+    rng = np.random.default_rng(seed)
+    n = len(base_ranks)
+    boot_idx = rng.integers(0, n, size=(n_boot, n)) if n else np.zeros((0, 0), dtype=np.int64)
+    out: dict[str, dict[str, float]] = {}
+    for name in metrics:
+        x, y = a[name].numpy(), b[name].numpy()
+        d = y - x
+        mean_d = float(d.mean()) if n else 0.0
+        sd = float(d.std(ddof=1)) if n > 1 else 0.0
+        t = mean_d / (sd / math.sqrt(n)) if sd > 0 else 0.0
+        p = math.erfc(abs(t) / math.sqrt(2.0))
+        boots = d[boot_idx].mean(axis=1) if n else np.zeros(1)
+        out[name] = {
+            "base": float(x.mean()) if n else 0.0,
+            "new": float(y.mean()) if n else 0.0,
+            "diff": mean_d,
+            "relative": mean_d / float(x.mean()) if n and x.mean() > 0 else 0.0,
+            "ci_low": float(np.quantile(boots, 0.025)),
+            "ci_high": float(np.quantile(boots, 0.975)),
+            "p_value": p,
+        }
+    return out
