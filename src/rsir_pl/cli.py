@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
@@ -38,10 +39,14 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="rsir", description="Recursive self-improving sequential recommendation")
     parser.add_argument("--log_level", default="INFO", help="logging level")
     sub = parser.add_subcommands(required=True, dest="command")
-    sub.add_subcommand("fit", _run_parser("Train and test one model (iteration 0 only).", 0),
-                       help="train and test one model")
-    sub.add_subcommand("self-improve", _run_parser("Run or resume the RSIR loop for K iterations.", None),
-                       help="run or resume the RSIR loop")
+    sub.add_subcommand(
+        "fit", _run_parser("Train and test one model (iteration 0 only).", 0), help="train and test one model"
+    )
+    sub.add_subcommand(
+        "self-improve",
+        _run_parser("Run or resume the RSIR loop for K iterations.", None),
+        help="run or resume the RSIR loop",
+    )
 
     data = ArgumentParser(description="Dataset utilities")
     sub.add_subcommand("data", data, help="dataset utilities")
@@ -68,11 +73,10 @@ def _run_config(ns: Any) -> RunConfig:
     values = {k: v for k, v in vars(ns).items() if k in RunConfig.__dataclass_fields__}
     sections = {}
     for key, value in values.items():
-        sections[key] = vars(value) if hasattr(value, "__dict__") and not isinstance(value, (str, int, float)) else value
+        sections[key] = _ns_to_dict(value)
     from rsir_pl.config import from_dict
 
-    clean = {k: (_ns_to_dict(v)) for k, v in sections.items()}
-    return from_dict(RunConfig, clean)
+    return from_dict(RunConfig, sections)
 
 
 def _ns_to_dict(v: Any) -> Any:
@@ -87,8 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rsir`` console script."""
     parser = build_parser()
     ns = parser.parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(level=getattr(logging, str(ns.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=getattr(logging, str(ns.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     try:
         return _dispatch(ns)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -145,8 +152,23 @@ def _data_stats(name: str, k_core: int) -> int:
 def _print_records(records: list[dict[str, Any]], config: RunConfig) -> None:
     from rsir_pl.loop.results import to_markdown
 
-    print(to_markdown(records, ["iteration", "ndcg@10", "recall@10", "ndcg@20", "recall@20", "rel_ndcg@10",
-                                "rel_recall@10", "train_sequences", "generated_sequences", "best_epoch"]))
+    print(
+        to_markdown(
+            records,
+            [
+                "iteration",
+                "ndcg@10",
+                "recall@10",
+                "ndcg@20",
+                "recall@20",
+                "rel_ndcg@10",
+                "rel_recall@10",
+                "train_sequences",
+                "generated_sequences",
+                "best_epoch",
+            ],
+        )
+    )
     print(f"results: {os.path.join(config.run_dir, 'results.csv')} and results.png")
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Any, Optional, Union
 
 BACKBONES = ("sasrec", "cl4srec", "hstu")
 LOSSES = ("ce", "sampled_softmax", "bce")
@@ -121,12 +121,20 @@ class ModelConfig:
         _choice(self.loss, "model.loss", LOSSES)
         _check(self.hidden >= 1, "model.hidden", "must be >= 1", self.hidden)
         _check(self.layers >= 1, "model.layers", "must be >= 1", self.layers)
-        _check(self.heads >= 1 and self.hidden % self.heads == 0, "model.heads",
-               f"must be >= 1 and divide model.hidden={self.hidden}", self.heads)
+        _check(
+            self.heads >= 1 and self.hidden % self.heads == 0,
+            "model.heads",
+            f"must be >= 1 and divide model.hidden={self.hidden}",
+            self.heads,
+        )
         for name in ("dropout", "attn_dropout", "crop_ratio", "mask_ratio", "reorder_ratio"):
             v = getattr(self, name)
-            _check(0.0 <= v <= 1.0 if name.endswith("ratio") else 0.0 <= v < 1.0,
-                   f"model.{name}", "must lie in [0, 1)" if "dropout" in name else "must lie in [0, 1]", v)
+            _check(
+                0.0 <= v <= 1.0 if name.endswith("ratio") else 0.0 <= v < 1.0,
+                f"model.{name}",
+                "must lie in [0, 1)" if "dropout" in name else "must lie in [0, 1]",
+                v,
+            )
         _check(self.ffn_mult >= 1, "model.ffn_mult", "must be >= 1", self.ffn_mult)
         _check(self.num_negatives >= 1, "model.num_negatives", "must be >= 1", self.num_negatives)
         _check(self.temperature > 0, "model.temperature", "must be > 0", self.temperature)
@@ -176,8 +184,7 @@ class TrainerConfig:
         _check(self.max_epochs >= 1, "trainer.max_epochs", "must be >= 1", self.max_epochs)
         _check(self.patience >= 1, "trainer.patience", "must be >= 1", self.patience)
         _check(self.min_epochs >= 0, "trainer.min_epochs", "must be >= 0", self.min_epochs)
-        _check(self.val_every_n_epochs >= 1, "trainer.val_every_n_epochs", "must be >= 1",
-               self.val_every_n_epochs)
+        _check(self.val_every_n_epochs >= 1, "trainer.val_every_n_epochs", "must be >= 1", self.val_every_n_epochs)
         if isinstance(self.devices, int):
             _check(self.devices >= 1, "trainer.devices", "must be >= 1 or 'auto'", self.devices)
 
@@ -255,8 +262,12 @@ class GenerationConfig:
         _check(self.temperature > 0, "generation.temperature", "must be > 0", self.temperature)
         _choice(self.prefix, "generation.prefix", ("random", "first"))
         _check(self.max_len >= 2, "generation.max_len", "must be >= 2", self.max_len)
-        _check(2 <= self.min_len <= self.max_len, "generation.min_len",
-               f"must lie in [2, generation.max_len={self.max_len}]", self.min_len)
+        _check(
+            2 <= self.min_len <= self.max_len,
+            "generation.min_len",
+            f"must lie in [2, generation.max_len={self.max_len}]",
+            self.min_len,
+        )
         _choice(self.seed_from, "generation.seed_from", ("all", "real"))
         _choice(self.fidelity, "generation.fidelity", FIDELITY)
         _check(self.nlist >= 1, "generation.nlist", "must be >= 1", self.nlist)
@@ -265,8 +276,9 @@ class GenerationConfig:
         _check(self.batch_size >= 1, "generation.batch_size", "must be >= 1", self.batch_size)
         _check(self.chunk_items >= 1, "generation.chunk_items", "must be >= 1", self.chunk_items)
         if self.max_synthetic_ratio is not None:
-            _check(self.max_synthetic_ratio > 0, "generation.max_synthetic_ratio", "must be > 0",
-                   self.max_synthetic_ratio)
+            _check(
+                self.max_synthetic_ratio > 0, "generation.max_synthetic_ratio", "must be > 0", self.max_synthetic_ratio
+            )
 
 
 @dataclass
@@ -314,8 +326,13 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _check(self.iterations >= 0, "iterations", "must be >= 0", self.iterations)
-        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("trainer", TrainerConfig),
-                          ("generation", GenerationConfig), ("logger", LoggerConfig)):
+        for name, cls in (
+            ("data", DataConfig),
+            ("model", ModelConfig),
+            ("trainer", TrainerConfig),
+            ("generation", GenerationConfig),
+            ("logger", LoggerConfig),
+        ):
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, from_dict(cls, value, prefix=name))

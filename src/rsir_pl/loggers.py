@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
@@ -144,8 +145,11 @@ class WandbTracker(Tracker):
             return
         import wandb
 
-        art = wandb.Artifact(f"D{iteration}-synthetic", type="dataset",
-                             metadata={k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
+        art = wandb.Artifact(
+            f"D{iteration}-synthetic",
+            type="dataset",
+            metadata={k: v for k, v in metadata.items() if isinstance(v, (int, float, str))},
+        )
         art.add_file(str(path))
         self._wandb_logger().experiment.log_artifact(art)
 

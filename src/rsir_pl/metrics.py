@@ -11,7 +11,7 @@ Precision@k = HR@k / k and F1@k = 2 HR@k / (k + 1) per user.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torchmetrics import Metric

@@ -3,11 +3,11 @@ restored before anything else reads the model, then a full-ranking test."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import lightning as L
 import numpy as np

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -55,8 +56,9 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     epoch.
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, rank: int = 0, world: int = 1,
-                 pool_batches: int = 50) -> None:
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, rank: int = 0, world: int = 1, pool_batches: int = 50
+    ) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size, self.rank, self.world = batch_size, rank, world
         self.pool = batch_size * pool_batches
@@ -78,7 +80,9 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         order = rng.permutation(len(batches))
         batches = [batches[i] for i in order]
         if self.world > 1 and len(batches) % self.world:
-            batches += batches[: self.world - len(batches) % self.world]
+            # cyclic: with fewer batches than ranks a plain slice would still leave some ranks short
+            extra = self.world - len(batches) % self.world
+            batches += [batches[i % len(batches)] for i in range(extra)]
         return batches[self.rank :: self.world]
 
     def set_seed(self, seed: int) -> None:
@@ -109,8 +113,9 @@ class SequenceDataModule(L.LightningDataModule):
     store (never a cached loader).
     """
 
-    def __init__(self, config: DataConfig | None = None, dataset: InteractionDataset | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, config: DataConfig | None = None, dataset: InteractionDataset | None = None, seed: int = 0
+    ) -> None:
         super().__init__()
         self.config = config or DataConfig()
         self.seed = seed
@@ -161,7 +166,10 @@ class SequenceDataModule(L.LightningDataModule):
                 raise ValueError("expand() takes synthetic sequences only (generation >= 1)")
             if new_sequences.root.min() < 0 or new_sequences.root.max() >= self.split.num_users:
                 raise ValueError("synthetic sequences must name an existing real user as root")
-            if new_sequences.items.min() < 1 or new_sequences.max_item > self.num_items:
+            # num_interactions guard: min() of an empty item array would raise a confusing error
+            if new_sequences.num_interactions and (
+                new_sequences.items.min() < 1 or new_sequences.max_item > self.num_items
+            ):
                 raise ValueError(f"synthetic items must lie in 1..{self.num_items}")
         self.train_store = SequenceStore.concat([self.train_store, new_sequences])
         return self.train_store
@@ -209,8 +217,7 @@ class SequenceDataModule(L.LightningDataModule):
             sampler = LengthBucketBatchSampler(n_inputs, self.config.batch_size, rank, world)
             if world > 1:
                 sampler.set_seed(self.seed)
-            return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                              num_workers=self.config.num_workers)
+            return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.config.num_workers)
         if world > 1:
             base: Sampler[int] = torch.utils.data.DistributedSampler(
                 dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed
@@ -219,8 +226,13 @@ class SequenceDataModule(L.LightningDataModule):
                 base.set_epoch(self.trainer.current_epoch)  # type: ignore[attr-defined]
         else:
             base = torch.utils.data.RandomSampler(dataset)
-        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=base, collate_fn=collate,
-                          num_workers=self.config.num_workers)
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            sampler=base,
+            collate_fn=collate,
+            num_workers=self.config.num_workers,
+        )
 
     def eval_batch(self, users: np.ndarray, stage: str) -> dict[str, torch.Tensor]:
         """Evaluation batch for ``users``: input, target and the history items to mask."""
@@ -238,9 +250,7 @@ class SequenceDataModule(L.LightningDataModule):
         if self.config.mask_history:
             hist_len = full.lengths[users] - drop
             batch["hist_rows"] = torch.from_numpy(np.repeat(np.arange(len(users)), hist_len))
-            batch["hist_items"] = torch.from_numpy(
-                full.items[_ranges(full.offsets[users], hist_len)].astype(np.int64)
-            )
+            batch["hist_items"] = torch.from_numpy(full.items[_ranges(full.offsets[users], hist_len)].astype(np.int64))
         return batch
 
     def _eval_loader(self, stage: str) -> DataLoader:

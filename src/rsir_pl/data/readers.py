@@ -12,9 +12,10 @@ file and line.
 from __future__ import annotations
 
 import csv
+import math
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -46,9 +47,7 @@ def read_sequence_file(path: str | Path, name: str | None = None) -> Interaction
         if not raw_items:
             raise DataFormatError(path, f"user {user!r} has no items", lineno)
         if user in seen:
-            raise DataFormatError(
-                path, f"duplicate user {user!r} (first seen on line {seen[user]})", lineno
-            )
+            raise DataFormatError(path, f"duplicate user {user!r} (first seen on line {seen[user]})", lineno)
         seen[user] = lineno
         try:
             arr = np.array([int(tok) for tok in raw_items], dtype=np.int64)
@@ -72,9 +71,7 @@ def read_sequence_file(path: str | Path, name: str | None = None) -> Interaction
     )
 
 
-def read_recbole_inter(
-    path: str | Path, name: str | None = None, k_core: int = 5
-) -> InteractionDataset:
+def read_recbole_inter(path: str | Path, name: str | None = None, k_core: int = 5) -> InteractionDataset:
     """Read a RecBole atomic ``.inter`` file (tab separated, header ``field:type``).
 
     Needs ``user_id`` and ``item_id`` columns; ``timestamp`` orders each user's items when present
@@ -87,7 +84,8 @@ def read_recbole_inter(
         header = fh.readline()
         if not header.strip():
             raise DataFormatError(path, "file is empty (no header line)", 1)
-        fields = [h.split(":")[0].strip() for h in header.rstrip("\n").split("\t")]
+        # rstrip("\r\n"): files written on Windows would otherwise carry "\r" into the last column
+        fields = [h.split(":")[0].strip() for h in header.rstrip("\r\n").split("\t")]
         missing = [c for c in ("user_id", "item_id") if c not in fields]
         if missing:
             raise DataFormatError(
@@ -102,13 +100,13 @@ def read_recbole_inter(
         for lineno, line in enumerate(fh, start=2):
             if not line.strip():
                 continue
-            cols = line.rstrip("\n").split("\t")
+            cols = line.rstrip("\r\n").split("\t")
             if len(cols) != len(fields):
-                raise DataFormatError(
-                    path, f"expected {len(fields)} tab-separated columns, found {len(cols)}", lineno
-                )
+                raise DataFormatError(path, f"expected {len(fields)} tab-separated columns, found {len(cols)}", lineno)
             ts = _parse_ts(cols[it], path, lineno) if it is not None else float(lineno)
-            rows.append((cols[iu], cols[ii], ts, lineno))
+            rows.append(
+                (_need_id(cols[iu], "user_id", path, lineno), _need_id(cols[ii], "item_id", path, lineno), ts, lineno)
+            )
     if not rows:
         raise DataFormatError(path, "file has a header but no interactions")
     return _from_rows(rows, name or path.stem, k_core, path)
@@ -149,9 +147,7 @@ def read_any(path: str | Path, name: str | None = None, k_core: int = 5) -> Inte
     return read_sequence_file(path, name)
 
 
-def k_core_filter(
-    users: np.ndarray, items: np.ndarray, k: int
-) -> np.ndarray:
+def k_core_filter(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
     """Boolean mask of interactions kept by iterative user/item ``k``-core filtering."""
     keep = np.ones(len(users), dtype=bool)
     if k <= 1:
@@ -180,9 +176,21 @@ def _parse_ts(value: str, path: Path, lineno: int) -> float:
     if not value:
         raise DataFormatError(path, "missing timestamp", lineno)
     try:
-        return float(value)
+        ts = float(value)
     except ValueError:
         raise DataFormatError(path, f"timestamp {value!r} is not a number", lineno) from None
+    # float() accepts "nan" and "inf", which would silently scramble the chronological order
+    if not math.isfinite(ts):
+        raise DataFormatError(path, f"timestamp {value!r} is not a finite number", lineno)
+    return ts
+
+
+def _need_id(value: object, column: str, path: Path, lineno: object) -> str:
+    """A non-empty user or item id as a string (an empty field would become a user/item named '')."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise DataFormatError(path, f"missing {column}", lineno)  # type: ignore[arg-type]
+    return text
 
 
 def _csv_rows(path: Path, user_col: str, item_col: str, time_col: str) -> list[tuple]:
@@ -194,43 +202,48 @@ def _csv_rows(path: Path, user_col: str, item_col: str, time_col: str) -> list[t
         header = [h.strip() for h in header]
         missing = [c for c in (user_col, item_col, time_col) if c not in header]
         if missing:
-            raise DataFormatError(
-                path, f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}", 1
-            )
+            raise DataFormatError(path, f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}", 1)
         iu, ii, it = header.index(user_col), header.index(item_col), header.index(time_col)
         rows = []
         for lineno, cols in enumerate(reader, start=2):
             if not cols or all(not c.strip() for c in cols):
                 continue
             if len(cols) != len(header):
-                raise DataFormatError(
-                    path, f"expected {len(header)} columns, found {len(cols)}", lineno
+                raise DataFormatError(path, f"expected {len(header)} columns, found {len(cols)}", lineno)
+            rows.append(
+                (
+                    _need_id(cols[iu], user_col, path, lineno),
+                    _need_id(cols[ii], item_col, path, lineno),
+                    _parse_ts(cols[it], path, lineno),
+                    lineno,
                 )
-            rows.append((cols[iu].strip(), cols[ii].strip(), _parse_ts(cols[it], path, lineno), lineno))
+            )
     return rows
 
 
 def _parquet_rows(path: Path, user_col: str, item_col: str, time_col: str) -> list[tuple]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"{path}: reading Parquet needs pyarrow (pip install 'rsir_pl[parquet]')"
-        ) from exc
+        raise ImportError(f"{path}: reading Parquet needs pyarrow (pip install 'rsir_pl[parquet]')") from exc
     table = pq.read_table(path)
     missing = [c for c in (user_col, item_col, time_col) if c not in table.column_names]
     if missing:
-        raise DataFormatError(
-            path, f"lacks column(s) {', '.join(missing)}; found {', '.join(table.column_names)}"
-        )
+        raise DataFormatError(path, f"lacks column(s) {', '.join(missing)}; found {', '.join(table.column_names)}")
     u = table.column(user_col).to_pylist()
     i = table.column(item_col).to_pylist()
-    t = table.column(time_col).to_pylist()
+    tcol = table.column(time_col)
+    if pa.types.is_timestamp(tcol.type):
+        # datetime objects are not floats; their integer encoding keeps the order
+        tcol = tcol.cast(pa.int64())
+    t = tcol.to_pylist()
     rows = []
-    for r, (uu, ii, tt) in enumerate(zip(u, i, t)):
-        if tt is None:
-            raise DataFormatError(path, "missing timestamp", f"row {r + 1}")  # type: ignore[arg-type]
-        rows.append((str(uu), str(ii), float(tt), r + 1))
+    for r, (uu, ii, tt) in enumerate(zip(u, i, t, strict=True)):
+        where = f"row {r + 1}"
+        if tt is None or not isinstance(tt, (int, float)) or not math.isfinite(tt):
+            raise DataFormatError(path, f"missing or non-numeric timestamp {tt!r}", where)  # type: ignore[arg-type]
+        rows.append((_need_id(uu, user_col, path, where), _need_id(ii, item_col, path, where), float(tt), r + 1))
     return rows
 
 

@@ -81,11 +81,14 @@ REGISTRY: dict[str, RegisteredDataset] = {
 
 #: the name of the embedded dataset (no file needed)
 SYNTHETIC = "synthetic"
+#: a small version of it for tests and demos that must finish in seconds
+SYNTHETIC_TINY = "synthetic-tiny"
+TINY_SPEC = SyntheticSpec(num_users=400, num_items=300, num_groups=10)
 
 
 def available() -> list[str]:
     """Every dataset name :func:`load_dataset` accepts."""
-    return [SYNTHETIC, *REGISTRY]
+    return [SYNTHETIC, SYNTHETIC_TINY, *REGISTRY]
 
 
 def cache_dir() -> Path:
@@ -156,12 +159,15 @@ def load_dataset(name_or_path: str, k_core: int = 5, download: bool = True) -> I
     key = name_or_path.lower()
     if key == SYNTHETIC:
         return synthetic_dataset(SyntheticSpec())
+    if key == SYNTHETIC_TINY:
+        ds = synthetic_dataset(TINY_SPEC)
+        ds.name = SYNTHETIC_TINY
+        return ds
     if key in REGISTRY:
         return read_sequence_file(locate(key, download=download), name=key)
     path = Path(name_or_path)
     if path.exists():
         return read_any(path, k_core=k_core)
     raise ValueError(
-        f"unknown dataset {name_or_path!r}: not a registered name ({', '.join(available())}) "
-        "and no such file"
+        f"unknown dataset {name_or_path!r}: not a registered name ({', '.join(available())}) and no such file"
     )

@@ -31,7 +31,7 @@ class LeaveOneOutSplit:
     skipped: int = 0
 
     @classmethod
-    def from_sequences(cls, sequences: SequenceStore, num_items: int) -> "LeaveOneOutSplit":
+    def from_sequences(cls, sequences: SequenceStore, num_items: int) -> LeaveOneOutSplit:
         """Split every sequence of ``sequences``; too-short ones are skipped and counted."""
         keep = np.flatnonzero(sequences.lengths >= MIN_SPLIT_LENGTH)
         skipped = len(sequences) - len(keep)
@@ -44,9 +44,7 @@ class LeaveOneOutSplit:
                 MIN_SPLIT_LENGTH,
             )
         if len(keep) == 0:
-            raise ValueError(
-                f"no user has at least {MIN_SPLIT_LENGTH} interactions: nothing to train or evaluate"
-            )
+            raise ValueError(f"no user has at least {MIN_SPLIT_LENGTH} interactions: nothing to train or evaluate")
         full = sequences.select(keep)
         full.root = np.arange(len(keep), dtype=np.int64)
         full.generation = np.zeros(len(keep), dtype=np.int64)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class SequenceStore:
         seqs: Iterable[Sequence[int]],
         root: Sequence[int] | np.ndarray | None = None,
         generation: Sequence[int] | np.ndarray | None = None,
-    ) -> "SequenceStore":
+    ) -> SequenceStore:
         """Build a store from an iterable of int sequences (convenience for small inputs)."""
         arrays = [np.asarray(s, dtype=np.int32).reshape(-1) for s in seqs]
         lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
@@ -78,12 +79,12 @@ class SequenceStore:
         )
 
     @classmethod
-    def empty(cls) -> "SequenceStore":
+    def empty(cls) -> SequenceStore:
         """A store with no sequences."""
         return cls(np.zeros(0, np.int32), np.zeros(1, np.int64))
 
     @classmethod
-    def concat(cls, stores: Sequence["SequenceStore"]) -> "SequenceStore":
+    def concat(cls, stores: Sequence[SequenceStore]) -> SequenceStore:
         """Concatenate stores in order (sequence indices of later stores are shifted)."""
         stores = [s for s in stores]
         if not stores:
@@ -133,7 +134,7 @@ class SequenceStore:
         """Every sequence as a Python list (for small stores and tests)."""
         return [s.tolist() for s in self]
 
-    def select(self, index: np.ndarray | Sequence[int]) -> "SequenceStore":
+    def select(self, index: np.ndarray | Sequence[int]) -> SequenceStore:
         """A new store holding the given sequences, in the given order."""
         index = np.asarray(index, dtype=np.int64)
         lengths = self.lengths[index]
@@ -179,7 +180,7 @@ class SequenceStore:
             h.update(b"|")
         return h.hexdigest()
 
-    def equals(self, other: "SequenceStore") -> bool:
+    def equals(self, other: SequenceStore) -> bool:
         """Exact equality of every sequence and column."""
         return (
             np.array_equal(self.items, other.items)
@@ -188,7 +189,7 @@ class SequenceStore:
             and np.array_equal(self.generation, other.generation)
         )
 
-    def startswith(self, prefix: "SequenceStore") -> bool:
+    def startswith(self, prefix: SequenceStore) -> bool:
         """True when the first ``len(prefix)`` sequences equal ``prefix`` exactly."""
         n = len(prefix)
         if n > len(self):
@@ -220,12 +221,17 @@ class SequenceStore:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> "SequenceStore":
+    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> SequenceStore:
         """Inverse of :meth:`to_bytes`; ``source`` names the file in error messages."""
         try:
-            with np.load(io.BytesIO(data)) as z:
+            loaded = np.load(io.BytesIO(data))
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                # a bare .npy array loads fine but is not a store
+                raise ValueError("a single array, not an .npz archive")
+            with loaded as z:
                 return cls(z["items"], z["offsets"], z["root"], z["generation"])
-        except (KeyError, ValueError, OSError, EOFError) as exc:
+        # truncated or bit-flipped archives raise zipfile.BadZipFile, which is not a ValueError
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{source}: not a valid sequence store ({exc})") from exc
 
     def save(self, path: str | Path) -> None:
@@ -233,7 +239,7 @@ class SequenceStore:
         Path(path).write_bytes(self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | Path) -> "SequenceStore":
+    def load(cls, path: str | Path) -> SequenceStore:
         """Read a store written by :meth:`save`."""
         return cls.from_bytes(Path(path).read_bytes(), source=str(path))
 

@@ -85,9 +85,7 @@ class SyntheticWorld:
                     pick = cand[rng.integers(len(cand))]
                 self.succ[i, s] = pick
             self.succ_w[i] = rng.dirichlet(np.ones(spec.successors))
-        self.preference = rng.dirichlet(
-            np.full(g, spec.preference_concentration), size=spec.num_users
-        )
+        self.preference = rng.dirichlet(np.full(g, spec.preference_concentration), size=spec.num_users)
         self._rng_state = rng.bit_generator.state
 
     # -------------------------------------------------------------------- sampling
@@ -95,9 +93,9 @@ class SyntheticWorld:
         """Draw one chronological sequence per user (deterministic for the spec's seed)."""
         spec = self.spec
         rng = np.random.default_rng(np.random.PCG64(spec.seed + 1))
-        lengths = spec.min_length + np.floor(
-            rng.exponential(spec.mean_extra_length, size=spec.num_users)
-        ).astype(np.int64)
+        lengths = spec.min_length + np.floor(rng.exponential(spec.mean_extra_length, size=spec.num_users)).astype(
+            np.int64
+        )
         lengths = np.minimum(lengths, spec.max_length)
         seqs = []
         for u in range(spec.num_users):
@@ -149,9 +147,7 @@ class SyntheticWorld:
     def step_plausibility(self, user: int, sequence: np.ndarray | list[int], start: int = 1) -> np.ndarray:
         """True probability of each item ``sequence[t]`` (t >= start) given the items before it."""
         seq = np.asarray(sequence, dtype=np.int64)
-        return np.array(
-            [self.next_distribution(user, seq[:t])[seq[t]] for t in range(start, len(seq))]
-        )
+        return np.array([self.next_distribution(user, seq[:t])[seq[t]] for t in range(start, len(seq))])
 
 
 def synthetic_dataset(spec: SyntheticSpec | None = None) -> InteractionDataset:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation import draws
 from rsir_pl.generation.fidelity import FidelityCheck, make_check
 from rsir_pl.generation.index import CatalogueIndex, build_index, resolve_index_device
+from rsir_pl.loop import faults
 from rsir_pl.models.base import SequentialRecommender
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class Candidates:
     counters: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def concat(cls, parts: Iterable["Candidates"]) -> "Candidates":
+    def concat(cls, parts: Iterable[Candidates]) -> Candidates:
         """Merge parts (e.g. DDP shards) and sort rows by (sequence, attempt)."""
         parts = list(parts)
         seq = np.concatenate([p.seq for p in parts]) if parts else np.zeros(0, np.int64)
@@ -96,6 +98,9 @@ class Generator:
         self.seed = int(seed)
         self.iteration = int(iteration)
         self.check: FidelityCheck = make_check(config.fidelity, config.tau)
+        #: for faiss-ivf: the exact check run beside the approximate one on a sample of rows
+        self._exact_twin: tuple[CatalogueIndex, FidelityCheck] | None = None
+        self.agreement_rows = 64
 
     # ------------------------------------------------------------------ public API
     def generate(
@@ -120,8 +125,19 @@ class Generator:
         model.eval()
         if index is None:
             index = self.build_index(model)
-        counters = {"attempts": 0.0, "proposed_steps": 0.0, "accepted_steps": 0.0,
-                    "forward_s": 0.0, "search_s": 0.0, "sampling_s": 0.0, "check_s": 0.0}
+        if cfg.fidelity == "faiss-ivf":
+            with torch.inference_mode():
+                emb = model.output_embeddings().detach()
+            self._exact_twin = (build_index("exact", emb, chunk_items=cfg.chunk_items), make_check("exact", cfg.tau))
+        counters = {
+            "attempts": 0.0,
+            "proposed_steps": 0.0,
+            "accepted_steps": 0.0,
+            "forward_s": 0.0,
+            "search_s": 0.0,
+            "sampling_s": 0.0,
+            "check_s": 0.0,
+        }
         rows_seq = np.repeat(seeds, cfg.m)
         rows_att = np.tile(np.arange(cfg.m), len(seeds))
         outputs: list[Candidates] = []
@@ -131,14 +147,23 @@ class Generator:
             with torch.inference_mode():
                 for lo in range(0, len(rows_seq), cfg.batch_size):
                     part = self._decode_batch(
-                        model, store, held_out, index, device,
-                        rows_seq[lo : lo + cfg.batch_size], rows_att[lo : lo + cfg.batch_size], counters,
+                        model,
+                        store,
+                        held_out,
+                        index,
+                        device,
+                        rows_seq[lo : lo + cfg.batch_size],
+                        rows_att[lo : lo + cfg.batch_size],
+                        counters,
                     )
                     outputs.append(part)
+                    faults.point(f"generation:iter{self.iteration}")
                     if bar is not None:
                         bar.update(len(part.seq))
-                        bar.set_postfix(accepted=int(counters["accepted_steps"]),
-                                        kept=sum(int((p.accepted >= 1).sum()) for p in outputs))
+                        bar.set_postfix(
+                            accepted=int(counters["accepted_steps"]),
+                            kept=sum(int((p.accepted >= 1).sum()) for p in outputs),
+                        )
         finally:
             if bar is not None:
                 bar.close()
@@ -158,15 +183,27 @@ class Generator:
             faiss_device = resolve_index_device(cfg.index_device, device)
         with torch.inference_mode():
             emb = model.output_embeddings().detach()
-        return build_index(cfg.fidelity, emb, chunk_items=cfg.chunk_items, nlist=cfg.nlist,
-                           nprobe=cfg.nprobe, device=faiss_device, seed=self.seed)
+        return build_index(
+            cfg.fidelity,
+            emb,
+            chunk_items=cfg.chunk_items,
+            nlist=cfg.nlist,
+            nprobe=cfg.nprobe,
+            device=faiss_device,
+            seed=self.seed,
+        )
 
     def finalize(self, candidates: Candidates, store: SequenceStore, real_interactions: int) -> GenerationResult:
         """Keep rows with an accepted step and length >= min_len, drop duplicates, apply the cap."""
         return finalize(candidates, store, self.config, self.seed, self.iteration, real_interactions)
 
-    def run(self, model: SequentialRecommender, store: SequenceStore, held_out: np.ndarray,
-            real_interactions: int | None = None) -> GenerationResult:
+    def run(
+        self,
+        model: SequentialRecommender,
+        store: SequenceStore,
+        held_out: np.ndarray,
+        real_interactions: int | None = None,
+    ) -> GenerationResult:
         """Single-process convenience: :meth:`generate` then :meth:`finalize`."""
         if real_interactions is None:
             real_interactions = int(store.lengths[store.generation == 0].sum())
@@ -239,10 +276,12 @@ class Generator:
         done_len: list[torch.Tensor] = []
         done_acc: list[torch.Tensor] = []
 
+        start_dec, extend_dec, select_dec = _decoding_functions(model, cfg.kv_cache)
+
         def forward_start(c: torch.Tensor, n: torch.Tensor):  # noqa: ANN202
             width = int(n.max())
             left = _left_align(c, n, width)
-            return model.start_decoding(left)
+            return start_dec(left)
 
         t = time.perf_counter()
         h, state = forward_start(ctx, ctx_len)
@@ -268,7 +307,7 @@ class Generator:
                 rows, S, tgt, pool, ctx, ctx_len = rows[keep], S[keep], tgt[keep], pool[keep], ctx[keep], ctx_len[keep]
                 accepted, stop, h = accepted[keep], stop[keep], h[keep]
                 vals, ids, s_scores = vals[keep], ids[keep], s_scores[keep]
-                state = model.select_decoding(state, keep)
+                state = select_dec(state, keep)
             n = rows.numel()
             # ---- sample the next item from the current scores
             t = time.perf_counter()
@@ -299,12 +338,14 @@ class Generator:
             counters["sampling_s"] += time.perf_counter() - t
             # ---- one forward on ctx' and the fidelity check on its scores
             t = time.perf_counter()
-            h, state = model.extend_decoding(state, item)
+            h, state = extend_dec(state, item)
             counters["forward_s"] += time.perf_counter() - t
             vals, ids, s_scores = self._search(index, emb, S, h, k_search, counters)
             t = time.perf_counter()
             ok = self.check.accept(vals, ids, S * tgt) & has_cand
             counters["check_s"] += time.perf_counter() - t
+            if self._exact_twin is not None:
+                self._measure_agreement(h, S * tgt, ok, has_cand, counters)
             counters["proposed_steps"] += float(has_cand.sum())
             counters["accepted_steps"] += float(ok.sum())
             # ---- accepted rows grow; the item leaves the targets (and the pool)
@@ -329,20 +370,50 @@ class Generator:
         mask = np.arange(cfg.max_len)[None, :] < lens[:, None]
         offsets = np.zeros(B + 1, dtype=np.int64)
         np.cumsum(lens, out=offsets[1:])
-        seqs = SequenceStore(ctx_all[mask].astype(np.int32), offsets,
-                             store.root[row_seq], np.full(B, self.iteration + 1))
+        seqs = SequenceStore(
+            ctx_all[mask].astype(np.int32), offsets, store.root[row_seq], np.full(B, self.iteration + 1)
+        )
         return Candidates(row_seq.copy(), row_att.copy(), prefix, acc.astype(np.int64), seqs)
 
-    def _search(self, index: CatalogueIndex, emb: torch.Tensor, S: torch.Tensor, h: torch.Tensor,
-                k: int, counters: dict[str, float]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _search(
+        self,
+        index: CatalogueIndex,
+        emb: torch.Tensor,
+        S: torch.Tensor,
+        h: torch.Tensor,
+        k: int,
+        counters: dict[str, float],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t = time.perf_counter()
         vals, ids = index.search(h, k)
         s_scores = torch.einsum("bld,bd->bl", emb[S], h)
         counters["search_s"] += time.perf_counter() - t
         return vals, ids, s_scores
 
-    def _none_stop_lengths(self, store: SequenceStore, row_seq: np.ndarray, row_att: np.ndarray,
-                           prefix: np.ndarray) -> np.ndarray:
+    def _measure_agreement(
+        self,
+        h: torch.Tensor,
+        targets: torch.Tensor,
+        ok: torch.Tensor,
+        has_cand: torch.Tensor,
+        counters: dict[str, float],
+    ) -> None:
+        """Compare the approximate decisions with the exact check on the first rows of the batch."""
+        assert self._exact_twin is not None
+        index, check = self._exact_twin
+        n = min(self.agreement_rows, h.shape[0])
+        sel = has_cand[:n]
+        if not bool(sel.any()):
+            return
+        v, i = index.search(h[:n][sel], check.k_needed)
+        exact = check.accept(v, i, targets[:n][sel])
+        counters["agreement_checked"] = counters.get("agreement_checked", 0.0) + float(sel.sum())
+        counters["agreement_equal"] = counters.get("agreement_equal", 0.0) + float((exact == ok[:n][sel]).sum())
+        counters["agreement_exact_accepts"] = counters.get("agreement_exact_accepts", 0.0) + float(exact.sum())
+
+    def _none_stop_lengths(
+        self, store: SequenceStore, row_seq: np.ndarray, row_att: np.ndarray, prefix: np.ndarray
+    ) -> np.ndarray:
         """Without a check, an attempt stops at a length drawn from D_k's length distribution."""
         lengths = np.sort(store.lengths[store.lengths >= 2])
         u = draws.keyed_uniform(self.seed, self.iteration, row_seq, row_att, 0, draws.STOP_LENGTH)
@@ -350,8 +421,14 @@ class Generator:
         return np.clip(drawn, prefix + 1, self.config.max_len)
 
 
-def finalize(candidates: Candidates, store: SequenceStore, config: GenerationConfig, seed: int,
-             iteration: int, real_interactions: int) -> GenerationResult:
+def finalize(
+    candidates: Candidates,
+    store: SequenceStore,
+    config: GenerationConfig,
+    seed: int,
+    iteration: int,
+    real_interactions: int,
+) -> GenerationResult:
     """Filter, de-duplicate (against each other and D_k) and cap raw rows into D'_{k+1}."""
     c = candidates
     n = len(c.seq)
@@ -403,10 +480,25 @@ def finalize(candidates: Candidates, store: SequenceStore, config: GenerationCon
         "held_out_excluded_targets": int(counters.get("held_out_excluded_targets", 0)),
         "held_out_targets_used": int(counters.get("held_out_targets_used", 0)),
     }
+    if counters.get("agreement_checked"):
+        stats["agreement_with_exact"] = counters["agreement_equal"] / counters["agreement_checked"]
+        stats["agreement_checked_steps"] = int(counters["agreement_checked"])
     return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats)
 
 
 # ---------------------------------------------------------------------------- helpers
+def _decoding_functions(model: SequentialRecommender, kv_cache: bool):  # noqa: ANN202
+    """The backbone's (possibly cached) decoding methods, or the plain re-encoding ones."""
+    if kv_cache:
+        return model.start_decoding, model.extend_decoding, model.select_decoding
+    base = SequentialRecommender
+    return (
+        lambda seqs: base.start_decoding(model, seqs),
+        lambda state, items: base.extend_decoding(model, state, items),
+        lambda state, rows: base.select_decoding(model, state, rows),
+    )
+
+
 def _first_occurrence(S: np.ndarray) -> np.ndarray:
     """Position of the first occurrence of each entry's value in its row (padding included)."""
     B, Ls = S.shape
@@ -424,7 +516,6 @@ def _first_occurrence(S: np.ndarray) -> np.ndarray:
 
 def _left_align(ctx: torch.Tensor, n: torch.Tensor, width: int) -> torch.Tensor:
     """Right-padded ``ctx`` rows of lengths ``n`` -> left-padded ``[B, width]``."""
-    B = ctx.shape[0]
     cols = torch.arange(width, device=ctx.device)[None, :]
     src = cols - (width - n[:, None])
     valid = src >= 0

@@ -78,8 +78,9 @@ class FaissIVFIndex:
     from the exact check (measure the agreement, see :func:`agreement`).
     """
 
-    def __init__(self, item_emb: torch.Tensor, nlist: int = 256, nprobe: int = 16,
-                 device: str = "cpu", seed: int = 0) -> None:
+    def __init__(
+        self, item_emb: torch.Tensor, nlist: int = 256, nprobe: int = 16, device: str = "cpu", seed: int = 0
+    ) -> None:
         faiss = import_faiss()
         xb = _as_float32(item_emb[1:])
         self.num_items = xb.shape[0]
@@ -154,9 +155,9 @@ def _as_float32(t: torch.Tensor) -> np.ndarray:
 
 def _faiss_search(index, h: torch.Tensor, k: int, num_items: int) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
     k_eff = min(k, num_items)
-    D, I = index.search(_as_float32(h), k_eff)
-    v = torch.from_numpy(D).to(h.device, h.dtype)
-    i = torch.from_numpy(I).to(h.device)
+    dist, found = index.search(_as_float32(h), k_eff)
+    v = torch.from_numpy(dist).to(h.device, h.dtype)
+    i = torch.from_numpy(found).to(h.device)
     missing = i < 0
     v = v.masked_fill(missing, NEG_INF)
     i = torch.where(missing, torch.full_like(i, -1), i + 1)  # faiss ids are 0-based rows of items 1..N
@@ -172,8 +173,16 @@ def _pad(v: torch.Tensor, i: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.
     return v, i
 
 
-def build_index(kind: str, item_emb: torch.Tensor, *, chunk_items: int = 65536, nlist: int = 256,
-                nprobe: int = 16, device: str = "cpu", seed: int = 0) -> CatalogueIndex:
+def build_index(
+    kind: str,
+    item_emb: torch.Tensor,
+    *,
+    chunk_items: int = 65536,
+    nlist: int = 256,
+    nprobe: int = 16,
+    device: str = "cpu",
+    seed: int = 0,
+) -> CatalogueIndex:
     """The index behind a fidelity backend name (exact and none use the chunked torch index)."""
     if kind in ("exact", "none"):
         return ExactIndex(item_emb, chunk_items)

@@ -36,7 +36,7 @@ def check_generated(
     d0 = split.train()
     if not d_next.startswith(d0):
         raise LeakageError("the real sequences of the training set are not exactly the users' training parts")
-    real_rest = d_next.generation[len(d0):] == 0
+    real_rest = d_next.generation[len(d0) :] == 0
     if real_rest.any():
         raise LeakageError("real (generation 0) sequences appear after D_0")
     new = d_next.select(np.arange(len(d_k), len(d_next)))

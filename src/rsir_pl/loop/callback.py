@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -62,8 +63,9 @@ def generate_for_next_iteration(
     result.stats["generation_seconds"] = time.perf_counter() - t0
     result.stats["world_size"] = world
     d_next = store.__class__.concat([store, result.sequences])
-    check_generated(store, d_next, split, result.source, result.prefix_len,
-                    result.stats.get("held_out_targets_used", 0))
+    check_generated(
+        store, d_next, split, result.source, result.prefix_len, result.stats.get("held_out_targets_used", 0)
+    )
     return result
 
 
@@ -107,18 +109,26 @@ class SelfImproveCallback(Callback):
             model.to(pl_module.device)
         with trainer.precision_plugin.forward_context():
             self.result = generate_for_next_iteration(
-                model, dm, self.config, self.seed, self.iteration,
-                rank=trainer.global_rank, world=trainer.world_size,
+                model,
+                dm,
+                self.config,
+                self.seed,
+                self.iteration,
+                rank=trainer.global_rank,
+                world=trainer.world_size,
             )
         if self.on_generated is not None:
             self.on_generated(self.result, trainer)
         dm.expand(self.result.sequences)
         stats = self.result.stats
         log.info(
-            "iteration %d: generated %d sequences (%d interactions) from %d attempts in %.1fs, "
-            "acceptance %.3f",
-            self.iteration, stats["kept_sequences"], stats["kept_interactions"], stats["attempts"],
-            stats["generation_seconds"], stats["acceptance_rate"],
+            "iteration %d: generated %d sequences (%d interactions) from %d attempts in %.1fs, acceptance %.3f",
+            self.iteration,
+            stats["kept_sequences"],
+            stats["kept_interactions"],
+            stats["attempts"],
+            stats["generation_seconds"],
+            stats["acceptance_rate"],
         )
 
 

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 #: columns of the results table, in order (missing values are left empty)
 COLUMNS = (
-    "iteration", "ndcg@10", "recall@10", "ndcg@20", "recall@20", "mrr@10", "mrr",
-    "precision@10", "f1@10", "rel_ndcg@10", "ci_ndcg@10", "rel_recall@10", "ci_recall@10",
-    "train_sequences", "train_interactions", "best_epoch", "epochs", "fit_seconds",
-    "generated_sequences", "generated_interactions", "acceptance_rate", "mean_generated_length",
+    "iteration",
+    "ndcg@10",
+    "recall@10",
+    "ndcg@20",
+    "recall@20",
+    "mrr@10",
+    "mrr",
+    "precision@10",
+    "f1@10",
+    "rel_ndcg@10",
+    "ci_ndcg@10",
+    "rel_recall@10",
+    "ci_recall@10",
+    "train_sequences",
+    "train_interactions",
+    "best_epoch",
+    "epochs",
+    "fit_seconds",
+    "generated_sequences",
+    "generated_interactions",
+    "acceptance_rate",
+    "mean_generated_length",
     "generation_seconds",
 )
 
@@ -56,9 +75,24 @@ def to_csv(records: Sequence[dict[str, Any]]) -> str:
 
 def to_markdown(records: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
     """Markdown table of the main columns."""
-    cols = list(columns or ("iteration", "ndcg@10", "recall@10", "ndcg@20", "recall@20", "rel_ndcg@10",
-                            "ci_ndcg@10", "rel_recall@10", "ci_recall@10", "train_sequences",
-                            "generated_sequences", "acceptance_rate", "best_epoch"))
+    cols = list(
+        columns
+        or (
+            "iteration",
+            "ndcg@10",
+            "recall@10",
+            "ndcg@20",
+            "recall@20",
+            "rel_ndcg@10",
+            "ci_ndcg@10",
+            "rel_recall@10",
+            "ci_recall@10",
+            "train_sequences",
+            "generated_sequences",
+            "acceptance_rate",
+            "best_epoch",
+        )
+    )
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in table_rows(records):
         lines.append("| " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")

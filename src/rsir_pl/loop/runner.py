@@ -32,8 +32,10 @@ from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.generation.leakage import check_generated
 from rsir_pl.generation.stats import dataset_stats
 from rsir_pl.loggers import Tracker, make_tracker
+from rsir_pl.loop import faults
 from rsir_pl.loop import results as R
 from rsir_pl.loop.callback import SelfImproveCallback, generate_for_next_iteration
+from rsir_pl.loop.faults import KillSwitch
 from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model, load_model, model_payload
 from rsir_pl.models.base import SequentialRecommender
@@ -44,8 +46,9 @@ from rsir_pl.training import build_trainer, fit, test
 log = logging.getLogger("rsir_pl")
 
 
-def self_improve(config: RunConfig, datamodule: SequenceDataModule | None = None,
-                 tracker: Tracker | None = None) -> list[dict[str, Any]]:
+def self_improve(
+    config: RunConfig, datamodule: SequenceDataModule | None = None, tracker: Tracker | None = None
+) -> list[dict[str, Any]]:
     """Run (or resume) the loop; returns one record per iteration (test metrics, statistics)."""
     rank = rank_zero_only.rank
     rundir = RunDir(config.run_dir, writer=rank == 0)
@@ -76,8 +79,9 @@ def self_improve(config: RunConfig, datamodule: SequenceDataModule | None = None
     K = config.iterations
     try:
         for k in range(K + 1):
-            rec, model = _iteration(config, dm, rundir, tracker, k, K, prev_model, generator_model,
-                                    base_popularity, records)
+            rec, model = _iteration(
+                config, dm, rundir, tracker, k, K, prev_model, generator_model, base_popularity, records
+            )
             records.append(rec)
             prev_model = model if config.finetune else None
             _write_results(rundir, tracker, records, config)
@@ -86,9 +90,18 @@ def self_improve(config: RunConfig, datamodule: SequenceDataModule | None = None
     return records
 
 
-def _iteration(config: RunConfig, dm: SequenceDataModule, rundir: RunDir, tracker: Tracker, k: int, K: int,
-               prev_model: SequentialRecommender | None, generator_model: SequentialRecommender | None,
-               base_popularity: np.ndarray, records: list[dict[str, Any]]) -> tuple[dict[str, Any], SequentialRecommender | None]:
+def _iteration(
+    config: RunConfig,
+    dm: SequenceDataModule,
+    rundir: RunDir,
+    tracker: Tracker,
+    k: int,
+    K: int,
+    prev_model: SequentialRecommender | None,
+    generator_model: SequentialRecommender | None,
+    base_popularity: np.ndarray,
+    records: list[dict[str, Any]],
+) -> tuple[dict[str, Any], SequentialRecommender | None]:
     it = f"iter_{k}"
     need_gen = k < K
     nxt = f"iter_{k + 1}/synthetic.npz"
@@ -116,8 +129,15 @@ def _iteration(config: RunConfig, dm: SequenceDataModule, rundir: RunDir, tracke
             if rundir.has(nxt):
                 gen_stats = _load_generated(rundir, dm, k)
             else:
-                result = generate_for_next_iteration(generator_model or model, dm, config.generation, config.seed,
-                                                     k, trainer.global_rank, trainer.world_size)
+                result = generate_for_next_iteration(
+                    generator_model or model,
+                    dm,
+                    config.generation,
+                    config.seed,
+                    k,
+                    trainer.global_rank,
+                    trainer.world_size,
+                )
                 gen_stats = _save_generated(rundir, tracker, dm, result, k, base_popularity)
                 dm.expand(result.sequences)
     else:
@@ -137,16 +157,39 @@ def _iteration(config: RunConfig, dm: SequenceDataModule, rundir: RunDir, tracke
         def save_generated(result: GenerationResult, trainer: L.Trainer) -> None:
             holder["gen"] = _save_generated(rundir, tracker, dm, result, k, base_popularity)
 
-        callbacks = []
+        callbacks: list[Any] = [KillSwitch(k)] if faults.armed() else []
         if need_gen:
-            callbacks.append(SelfImproveCallback(config.generation, config.seed, k, on_generated=save_generated,
-                                                 before_generation=save_model, generator_model=generator_model))
-        log.info("iteration %d: training %s on %d sequences (%d synthetic)", k, config.model.backbone,
-                 train_summary["sequences"], train_summary["synthetic_sequences"])
-        result, trainer = fit(model, dm, config.trainer, callbacks=callbacks,
-                              logger=tracker.epoch_logger(k), default_root_dir=config.run_dir)
-        fit_info = {"best_epoch": result.best_epoch, "epochs": result.epochs,
-                    "best_val_ndcg@10": result.best_val_ndcg10, "fit_seconds": result.fit_seconds}
+            callbacks.append(
+                SelfImproveCallback(
+                    config.generation,
+                    config.seed,
+                    k,
+                    on_generated=save_generated,
+                    before_generation=save_model,
+                    generator_model=generator_model,
+                )
+            )
+        log.info(
+            "iteration %d: training %s on %d sequences (%d synthetic)",
+            k,
+            config.model.backbone,
+            train_summary["sequences"],
+            train_summary["synthetic_sequences"],
+        )
+        result, trainer = fit(
+            model,
+            dm,
+            config.trainer,
+            callbacks=callbacks,
+            logger=tracker.epoch_logger(k),
+            default_root_dir=config.run_dir,
+        )
+        fit_info = {
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs,
+            "best_val_ndcg@10": result.best_val_ndcg10,
+            "fit_seconds": result.fit_seconds,
+        }
         if not need_gen:
             rundir.write_json(f"{it}/fit.json", fit_info)
             rundir.write_torch(f"{it}/model.pt", model_payload(model))
@@ -170,13 +213,17 @@ def _iteration(config: RunConfig, dm: SequenceDataModule, rundir: RunDir, tracke
         base = rundir.read_arrays("iter_0/test_ranks.npz")["ranks"]
         rec["vs_base"] = paired_comparison(base, ranks, seed=config.seed)
     rundir.write_json(f"{it}/metrics.json", rec)
-    summary = {**{f"test/{m}": v for m, v in metrics.items()},
-               **{f"data/{m}": v for m, v in train_summary.items()}}
+    summary = {**{f"test/{m}": v for m, v in metrics.items()}, **{f"data/{m}": v for m, v in train_summary.items()}}
     if gen_stats:
         summary.update({f"gen/{m}": v for m, v in gen_stats.items() if isinstance(v, (int, float))})
     tracker.log_iteration(k, summary)
-    log.info("iteration %d: test NDCG@10 %.5f Recall@10 %.5f (%.0fs)", k, metrics["ndcg@10"],
-             metrics["recall@10"], rec["seconds"])
+    log.info(
+        "iteration %d: test NDCG@10 %.5f Recall@10 %.5f (%.0fs)",
+        k,
+        metrics["ndcg@10"],
+        metrics["recall@10"],
+        rec["seconds"],
+    )
     return rec, model
 
 
@@ -184,12 +231,21 @@ def _fit_info_from(trainer: L.Trainer) -> dict[str, Any]:
     from rsir_pl.training import BestWeights
 
     best = next((c for c in trainer.callbacks if isinstance(c, BestWeights)), None)  # type: ignore[attr-defined]
-    return {"best_epoch": best.best_epoch if best else -1, "epochs": trainer.current_epoch,
-            "best_val_ndcg@10": best.best if best else None}
+    return {
+        "best_epoch": best.best_epoch if best else -1,
+        "epochs": trainer.current_epoch,
+        "best_val_ndcg@10": best.best if best else None,
+    }
 
 
-def _save_generated(rundir: RunDir, tracker: Tracker, dm: SequenceDataModule, result: GenerationResult, k: int,
-                    base_popularity: np.ndarray) -> dict[str, Any]:
+def _save_generated(
+    rundir: RunDir,
+    tracker: Tracker,
+    dm: SequenceDataModule,
+    result: GenerationResult,
+    k: int,
+    base_popularity: np.ndarray,
+) -> dict[str, Any]:
     nxt = f"iter_{k + 1}"
     stats = dict(result.stats)
     assert dm.split is not None and dm.train_store is not None
@@ -197,8 +253,9 @@ def _save_generated(rundir: RunDir, tracker: Tracker, dm: SequenceDataModule, re
     d_next = dm.train_store.__class__.concat([dm.train_store, result.sequences])
     stats["data_next"] = dataset_stats(d_next, dm.num_items, dm.split.num_users, base_popularity)
     rundir.write_store(f"{nxt}/synthetic.npz", result.sequences)
-    rundir.write_arrays(f"{nxt}/provenance.npz", source=result.source, attempt=result.attempt,
-                        prefix_len=result.prefix_len)
+    rundir.write_arrays(
+        f"{nxt}/provenance.npz", source=result.source, attempt=result.attempt, prefix_len=result.prefix_len
+    )
     rundir.write_json(f"{nxt}/generation.json", stats)
     tracker.log_dataset(k + 1, rundir.path / f"{nxt}/synthetic.npz", stats)
     return stats
@@ -212,8 +269,10 @@ def _load_generated(rundir: RunDir, dm: SequenceDataModule, k: int) -> dict[str,
     assert dm.train_store is not None and dm.split is not None
     if len(synthetic) and (synthetic.items.min() < 1 or synthetic.max_item > dm.num_items):
         bad = int(synthetic.items.max())
-        raise ValueError(f"{rundir.path / nxt / 'synthetic.npz'}: item id {bad} is outside the catalogue "
-                         f"1..{dm.num_items}: the file belongs to another dataset")
+        raise ValueError(
+            f"{rundir.path / nxt / 'synthetic.npz'}: item id {bad} is outside the catalogue "
+            f"1..{dm.num_items}: the file belongs to another dataset"
+        )
     d_next = synthetic.__class__.concat([dm.train_store, synthetic])
     check_generated(dm.train_store, d_next, dm.split, prov["source"], prov["prefix_len"])
     dm.expand(synthetic)
@@ -223,8 +282,9 @@ def _load_generated(rundir: RunDir, dm: SequenceDataModule, k: int) -> dict[str,
 def _load_iteration_model(rundir: RunDir, it: str, dm: SequenceDataModule) -> SequentialRecommender:
     payload = rundir.read_torch(f"{it}/model.pt")
     if payload["num_items"] != dm.num_items:
-        raise ValueError(f"{rundir.path / it / 'model.pt'}: checkpoint has {payload['num_items']} items, "
-                         f"the dataset {dm.num_items}")
+        raise ValueError(
+            f"{rundir.path / it / 'model.pt'}: checkpoint has {payload['num_items']} items, the dataset {dm.num_items}"
+        )
     from rsir_pl.config import ModelConfig
 
     model = build_model(ModelConfig(**payload["config"]), payload["num_items"], payload["max_len"])

@@ -61,9 +61,7 @@ def golden_real_weight(real_targets: int, synthetic_targets: int) -> float:
     return (math.sqrt(k * k + 4 * k) - k) / 2
 
 
-def weighted_mean(
-    losses: torch.Tensor, synthetic: torch.Tensor, real_weight: float | None
-) -> torch.Tensor:
+def weighted_mean(losses: torch.Tensor, synthetic: torch.Tensor, real_weight: float | None) -> torch.Tensor:
     """Reduce per-target losses.
 
     ``real_weight=None`` pools every target equally. Otherwise the result is

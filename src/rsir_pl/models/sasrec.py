@@ -29,9 +29,7 @@ class CausalBlock(nn.Module):
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.proj = nn.Linear(hidden, hidden)
         self.ln2 = nn.LayerNorm(hidden)
-        self.ffn = nn.Sequential(
-            nn.Linear(hidden, inner), nn.GELU(), FastDropout(dropout), nn.Linear(inner, hidden)
-        )
+        self.ffn = nn.Sequential(nn.Linear(hidden, inner), nn.GELU(), FastDropout(dropout), nn.Linear(inner, hidden))
         self.drop = FastDropout(dropout)
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,38 @@
+"""Fault injection for durability tests: ``RSIR_KILL_AT=<point>`` makes the process SIGKILL itself
+when it reaches that named point (a real, unclean death: no cleanup handlers run).
+
+Points: ``train:iter<k>:epoch<e>`` (after validation of epoch e of fit k) and
+``generation:iter<k>`` (after the first batch of rows of iteration k's generation).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+ENV = "RSIR_KILL_AT"
+
+
+def point(name: str) -> None:
+    """Die here if ``$RSIR_KILL_AT`` names this point."""
+    if os.environ.get(ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillSwitch(Callback):
+    """Calls :func:`point` after every validation of fit ``iteration``."""
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            point(f"train:iter{self.iteration}:epoch{trainer.current_epoch}")
+
+
+def armed() -> bool:
+    """True when a kill point is set."""
+    return bool(os.environ.get(ENV))

@@ -1,0 +1,147 @@
+"""The self-improvement loop end to end on tiny synthetic data: files, resume, refusal, kill and
+resume, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from rsir_pl.config import DataConfig, GenerationConfig, LoggerConfig, ModelConfig, RunConfig, TrainerConfig
+from rsir_pl.loop.rundir import RunDir, RunDirError
+from rsir_pl.loop.runner import self_improve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(run_dir: Path, iterations: int = 2, **gen) -> RunConfig:
+    return RunConfig(
+        seed=7,
+        run_dir=str(run_dir),
+        iterations=iterations,
+        data=DataConfig(dataset="synthetic-tiny", max_len=20, batch_size=64, eval_batch_size=256),
+        model=ModelConfig(hidden=16, layers=1, heads=1, dropout=0.2, attn_dropout=0.2),
+        trainer=TrainerConfig(max_epochs=3, patience=2, accelerator="cpu", progress_bar=False),
+        generation=GenerationConfig(m=2, max_len=20, progress=False, **gen),
+        logger=LoggerConfig(kind="none"),
+    )
+
+
+def test_loop_writes_every_file_and_grows_the_data(tmp_path):
+    cfg = tiny_config(tmp_path / "run")
+    records = self_improve(cfg)
+    assert [r["iteration"] for r in records] == [0, 1, 2]
+    run = RunDir(cfg.run_dir, writer=False)
+    assert run.verify() == []
+    for k in range(3):
+        assert run.has(f"iter_{k}/metrics.json") and run.has(f"iter_{k}/model.pt")
+    for k in (1, 2):
+        assert run.has(f"iter_{k}/synthetic.npz") and run.has(f"iter_{k}/generation.json")
+    sizes = [r["train_data"]["sequences"] for r in records]
+    assert sizes[0] < sizes[1] < sizes[2]
+    table = (Path(cfg.run_dir) / "results.csv").read_text().splitlines()
+    assert len(table) == 4 and table[0].startswith("iteration,ndcg@10")
+    assert (Path(cfg.run_dir) / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "vs_base" in records[1] and "ci_low" in records[1]["vs_base"]["ndcg@10"]
+    stats = run.read_json("iter_1/generation.json")
+    for key in (
+        "acceptance_rate",
+        "mean_generated_length",
+        "duplicates_dropped",
+        "generation_seconds",
+        "kept_sequences",
+        "data_generated",
+        "data_next",
+    ):
+        assert key in stats
+    assert "apen_inverse_mean" in stats["data_next"] and "tail_share" in stats["data_generated"]
+
+
+def test_resume_skips_finished_iterations_and_extends(tmp_path):
+    cfg = tiny_config(tmp_path / "run", iterations=1)
+    first = self_improve(cfg)
+    run_dir = Path(cfg.run_dir)
+    before = (run_dir / "iter_1" / "synthetic.npz").read_bytes()
+    mtime = (run_dir / "iter_0" / "model.pt").stat().st_mtime_ns
+    again = self_improve(tiny_config(tmp_path / "run", iterations=2))
+    assert again[0]["test"] == first[0]["test"] and again[1]["test"] == first[1]["test"]
+    assert (run_dir / "iter_0" / "model.pt").stat().st_mtime_ns == mtime  # not retrained
+    assert (run_dir / "iter_1" / "synthetic.npz").read_bytes() == before
+    assert len(again) == 3 and (run_dir / "iter_2" / "synthetic.npz").exists()
+
+
+def test_refuses_a_run_dir_of_another_config(tmp_path):
+    self_improve(tiny_config(tmp_path / "run", iterations=0))
+    other = tiny_config(tmp_path / "run", iterations=0)
+    other.generation.tau = 3
+    with pytest.raises(RunDirError, match="different settings.*generation.tau"):
+        self_improve(other)
+
+
+def test_corrupt_file_is_reported_not_used(tmp_path):
+    cfg = tiny_config(tmp_path / "run", iterations=1)
+    self_improve(cfg)
+    path = Path(cfg.run_dir) / "iter_1" / "synthetic.npz"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(RuntimeError, match="synthetic.npz.*do not match"):
+        self_improve(cfg)
+
+
+def test_same_seed_same_data_and_metrics(tmp_path):
+    a = self_improve(tiny_config(tmp_path / "a", iterations=1))
+    b = self_improve(tiny_config(tmp_path / "b", iterations=1))
+    assert [r["test"] for r in a] == [r["test"] for r in b]
+    fa = (tmp_path / "a" / "iter_1" / "synthetic.npz").read_bytes()
+    fb = (tmp_path / "b" / "iter_1" / "synthetic.npz").read_bytes()
+    assert fa == fb
+
+
+def _cli(cfg: RunConfig, cfg_path: Path, kill_at: str | None) -> subprocess.CompletedProcess:
+    cfg_path.write_text(yaml.safe_dump(cfg.to_dict()))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    env.pop("RSIR_KILL_AT", None)
+    if kill_at:
+        env["RSIR_KILL_AT"] = kill_at
+    return subprocess.run(
+        [sys.executable, "-m", "rsir_pl", "--log_level", "WARNING", "self-improve", "--config", str(cfg_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_killed_loop_resumes_to_the_same_result(tmp_path):
+    """SIGKILL during generation of iteration 0 and during training of iteration 1, re-run each
+    time, and compare with an uninterrupted run of the same seed."""
+    clean = tiny_config(tmp_path / "clean", iterations=2)
+    done = _cli(clean, tmp_path / "clean.yaml", None)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    cfg = tiny_config(tmp_path / "killed", iterations=2)
+    for point in ("generation:iter0", "train:iter1:epoch1"):
+        died = _cli(cfg, tmp_path / "killed.yaml", point)
+        assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    assert not (tmp_path / "killed" / "iter_2" / "metrics.json").exists()
+    resumed = _cli(cfg, tmp_path / "killed.yaml", None)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    run_a, run_b = RunDir(tmp_path / "clean", writer=False), RunDir(tmp_path / "killed", writer=False)
+    assert run_b.verify() == []
+    for k in (1, 2):
+        assert run_a.read_store(f"iter_{k}/synthetic.npz").equals(run_b.read_store(f"iter_{k}/synthetic.npz"))
+    for k in range(3):
+        assert run_a.read_json(f"iter_{k}/metrics.json")["test"] == run_b.read_json(f"iter_{k}/metrics.json")["test"]
+    res_a = json.loads((tmp_path / "clean" / "results.json").read_text())
+    res_b = json.loads((tmp_path / "killed" / "results.json").read_text())
+    assert [r["test"] for r in res_a] == [r["test"] for r in res_b]
+    ranks_a = run_a.read_arrays("iter_2/test_ranks.npz")["ranks"]
+    assert np.array_equal(ranks_a, run_b.read_arrays("iter_2/test_ranks.npz")["ranks"])
