@@ -16,6 +16,8 @@ BACKBONES = ("sasrec", "cl4srec", "hstu")
 LOSSES = ("ce", "sampled_softmax", "bce")
 FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
 LOGGERS = ("csv", "wandb", "none")
+#: how D'_{k+1} is produced: RSIR or an augmentation baseline (rsir_pl.baselines)
+GENERATION_METHODS = ("rsir", "reorder", "insertion")
 
 
 class ConfigError(ValueError):
@@ -226,6 +228,13 @@ class GenerationConfig:
         generator_checkpoint: generate with this saved model instead of the student
             (weak-to-strong); null uses the model just trained.
         progress: show a progress bar while generating.
+        method: how D'_{k+1} is produced: rsir (the model generates, fidelity-checked), or an
+            augmentation baseline that needs no model: reorder (DA4Rec Reordering: shuffle a
+            contiguous block) or insertion (CoSeRec/DA4Rec Insertion: insert the ItemCF-IUF most
+            similar item, similarity from D_0 only).
+        num_sequences: baselines only: how many augmented sequences to add per iteration (null:
+            2 copies per eligible sequence, as DA4Rec); RSIR ignores it (see max_synthetic_ratio).
+        reorder_ratio: reorder only: the shuffled block has max(2, int(len * ratio)) items.
     """
 
     preset: str = "paper"
@@ -249,6 +258,9 @@ class GenerationConfig:
     max_synthetic_ratio: Optional[float] = None
     generator_checkpoint: Optional[str] = None
     progress: bool = True
+    method: str = "rsir"
+    num_sequences: Optional[int] = None
+    reorder_ratio: float = 0.0
 
     def __post_init__(self) -> None:
         _choice(self.preset, "generation.preset", tuple(GENERATION_PRESETS))
@@ -279,6 +291,10 @@ class GenerationConfig:
             _check(
                 self.max_synthetic_ratio > 0, "generation.max_synthetic_ratio", "must be > 0", self.max_synthetic_ratio
             )
+        _choice(self.method, "generation.method", GENERATION_METHODS)
+        if self.num_sequences is not None:
+            _check(self.num_sequences >= 1, "generation.num_sequences", "must be >= 1 or null", self.num_sequences)
+        _check(0.0 <= self.reorder_ratio < 1.0, "generation.reorder_ratio", "must lie in [0, 1)", self.reorder_ratio)
 
 
 @dataclass

@@ -7,6 +7,8 @@ statistics go under ``rsir/...`` with ``rsir/iteration`` as their x-axis.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 from collections.abc import Mapping
@@ -131,7 +133,7 @@ class WandbTracker(Tracker):
         import wandb
 
         exp = self._wandb_logger().experiment
-        lines = [line.split(",") for line in table_csv.strip().splitlines()]
+        lines = list(csv.reader(io.StringIO(table_csv)))
         payload: dict[str, Any] = {"rsir/results": wandb.Table(columns=lines[0], data=lines[1:])}
         if plot_png is not None:
             path = self.run_dir / "results.png"

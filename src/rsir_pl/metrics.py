@@ -57,12 +57,19 @@ class FullRankingMetrics(Metric):
             self.add_state(_state(name), default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, scores: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
-        """Add a batch: ``scores [B, N + 1]`` (masked items -inf), ``target [B]``."""
-        self.update_ranks(target_rank(scores, target))
-
-    def update_ranks(self, ranks: torch.Tensor) -> None:
-        """Add precomputed 1-based ranks."""
+    def update(  # type: ignore[override]
+        self,
+        scores: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
+        *,
+        ranks: torch.Tensor | None = None,
+    ) -> None:
+        """Add a batch: ``scores [B, N + 1]`` (masked items -inf) and ``target [B]``, or
+        precomputed 1-based ``ranks [B]``."""
+        if ranks is None:
+            if scores is None or target is None:
+                raise ValueError("update() needs scores and target, or ranks")
+            ranks = target_rank(scores, target)
         for name, values in metrics_from_ranks(ranks, self.ks).items():
             setattr(self, _state(name), getattr(self, _state(name)) + values.sum())
         self.count += ranks.numel()

@@ -16,6 +16,12 @@ POOL = 2
 PICK = 3
 STOP_LENGTH = 4
 SUBSAMPLE = 5
+# augmentation baselines (rsir_pl.baselines) and the noise study (rsir_pl.data.noise)
+AUG_ORDER = 6  # which (sequence, copy) candidates come first when a count is requested
+AUG_POS = 7  # the position a reorder block starts at / an item is inserted at
+AUG_SHUFFLE = 8  # the permutation of a reorder block
+NOISE_POS = 9  # which slots of a noisy training sequence hold noise items
+NOISE_ITEM = 10  # the random catalogue item of a noise slot
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

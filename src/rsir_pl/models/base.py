@@ -134,7 +134,7 @@ class SequentialRecommender(L.LightningModule):
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         ranks = target_rank(self.ranking_scores(batch), batch["target"])
-        self.test_metrics.update_ranks(ranks)
+        self.test_metrics.update(ranks=ranks)
         self.test_ranks.append((batch["user"].cpu(), ranks.cpu()))
 
     def on_test_epoch_end(self) -> None:
