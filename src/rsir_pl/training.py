@@ -124,7 +124,7 @@ def fit(
     return result, trainer
 
 
-def test(
+def evaluate(
     model: SequentialRecommender, datamodule: SequenceDataModule, trainer: L.Trainer
 ) -> tuple[dict[str, float], np.ndarray]:
     """Full-ranking test metrics and the per-user ranks (gathered across ranks, by user index)."""

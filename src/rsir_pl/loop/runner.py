@@ -41,7 +41,7 @@ from rsir_pl.models import build_model, load_model, model_payload
 from rsir_pl.models.base import SequentialRecommender
 from rsir_pl.models.losses import golden_real_weight
 from rsir_pl.significance import paired_comparison
-from rsir_pl.training import build_trainer, fit, test
+from rsir_pl.training import build_trainer, evaluate, fit
 
 log = logging.getLogger("rsir_pl")
 
@@ -124,7 +124,7 @@ def _iteration(
         model = _load_iteration_model(rundir, it, dm)
         fit_info = rundir.read_json(f"{it}/fit.json")
         trainer = build_trainer(config.trainer, logger=False, default_root_dir=config.run_dir)
-        metrics, ranks = test(model, dm, trainer)
+        metrics, ranks = evaluate(model, dm, trainer)
         if need_gen:
             if rundir.has(nxt):
                 gen_stats = _load_generated(rundir, dm, k)
@@ -198,7 +198,7 @@ def _iteration(
             rundir.write_json(f"{it}/fit.json", fit_info)
             gen_stats = holder.get("gen")
         rundir.write_json(f"{it}/history.json", result.history)
-        metrics, ranks = test(model, dm, trainer)
+        metrics, ranks = evaluate(model, dm, trainer)
     rundir.write_arrays(f"{it}/test_ranks.npz", ranks=ranks)
     rec: dict[str, Any] = {
         "iteration": k,
