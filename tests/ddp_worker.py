@@ -25,19 +25,41 @@ def main(model_path: str, out_dir: str) -> None:
     dm = SequenceDataModule(DataConfig(dataset="synthetic-tiny", max_len=20, eval_batch_size=96))
     dm.setup()
     model = load_model(model_path, num_items=dm.num_items)
-    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_progress_bar=False,
-                        enable_checkpointing=False, enable_model_summary=False, use_distributed_sampler=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
     metrics, ranks = evaluate(model, dm, trainer)
     model.eval()
-    result = generate_for_next_iteration(model, dm, GenerationConfig(m=3, max_len=20, progress=False), seed=3,
-                                         iteration=0, rank=trainer.global_rank, world=trainer.world_size)
+    result = generate_for_next_iteration(
+        model,
+        dm,
+        GenerationConfig(m=3, max_len=20, progress=False),
+        seed=3,
+        iteration=0,
+        rank=trainer.global_rank,
+        world=trainer.world_size,
+    )
     dm.expand(result.sequences)
     out = Path(out_dir)
     rank = trainer.global_rank
-    (out / f"rank{rank}.json").write_text(json.dumps({
-        "world": trainer.world_size, "metrics": metrics, "ranks": ranks.tolist(),
-        "digest": dm.train_store.digest(), "kept": result.stats["kept_sequences"],
-    }))
+    (out / f"rank{rank}.json").write_text(
+        json.dumps(
+            {
+                "world": trainer.world_size,
+                "metrics": metrics,
+                "ranks": ranks.tolist(),
+                "digest": dm.train_store.digest(),
+                "kept": result.stats["kept_sequences"],
+            }
+        )
+    )
     result.sequences.save(out / f"synthetic_rank{rank}.npz")
 
 

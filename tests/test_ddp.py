@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_runner import tiny_config
 
 from rsir_pl.config import DataConfig, GenerationConfig, ModelConfig
 from rsir_pl.data.datamodule import SequenceDataModule
@@ -23,6 +22,7 @@ from rsir_pl.loop.callback import generate_for_next_iteration
 from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model, save_model
 from rsir_pl.training import evaluate
+from test_runner import tiny_config
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "OMP_NUM_THREADS": "1"}
@@ -37,15 +37,28 @@ def test_two_process_eval_and_generation_equal_one_process(tmp_path):
     save_model(model, tmp_path / "model.pt")
     model.eval()
 
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_checkpointing=False, enable_model_summary=False, use_distributed_sampler=False)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+    )
     metrics, ranks = evaluate(model, dm, trainer)
-    single = generate_for_next_iteration(model, dm, GenerationConfig(m=3, max_len=20, progress=False), seed=3,
-                                         iteration=0)
+    single = generate_for_next_iteration(
+        model, dm, GenerationConfig(m=3, max_len=20, progress=False), seed=3, iteration=0
+    )
     dm.expand(single.sequences)
 
-    done = subprocess.run([sys.executable, str(HERE / "ddp_worker.py"), str(tmp_path / "model.pt"), str(tmp_path)],
-                          env=ENV, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "ddp_worker.py"), str(tmp_path / "model.pt"), str(tmp_path)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     for rank in (0, 1):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
@@ -62,9 +75,22 @@ def test_self_improve_runs_under_two_process_ddp(tmp_path):
     cfg.trainer.devices = 2
     cfg.trainer.strategy = "ddp"
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
-    done = subprocess.run([sys.executable, "-m", "rsir_pl", "--log_level", "WARNING", "self-improve",
-                           "--config", str(tmp_path / "cfg.yaml")], env=ENV, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rsir_pl",
+            "--log_level",
+            "WARNING",
+            "self-improve",
+            "--config",
+            str(tmp_path / "cfg.yaml"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run = RunDir(tmp_path / "run", writer=False)
     assert run.verify() == []

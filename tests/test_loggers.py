@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_runner import tiny_config
-from wandb_offline import history, step_metrics
 
 from rsir_pl.config import LoggerConfig
 from rsir_pl.loop.runner import self_improve
+from test_runner import tiny_config
+from wandb_offline import history, step_metrics
 
 
 def test_wandb_offline_run_has_iteration_axis(tmp_path):

@@ -182,9 +182,7 @@ def insertion(
     eligible = eligible_sources(store, MIN_LENGTH, seed_from)
 
     def make_rows(seq: np.ndarray, att: np.ndarray) -> tuple[SequenceStore, np.ndarray, np.ndarray]:
-        return insertion_rows(
-            store, sim, seq, att, items_per_copy=items_per_copy, seed=seed, iteration=iteration
-        )
+        return insertion_rows(store, sim, seq, att, items_per_copy=items_per_copy, seed=seed, iteration=iteration)
 
     return run_augmentation(
         store,
