@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,16 +92,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rsir`` console script."""
     parser = build_parser()
     ns = parser.parse_args(list(argv) if argv is not None else None)
-    logging.basicConfig(
-        level=getattr(logging, str(ns.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    _configure_logging(str(ns.log_level))
     try:
         return _dispatch(ns)
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"rsir: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _configure_logging(level_name: str) -> None:
+    level = getattr(logging, level_name.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if level > logging.DEBUG:
+        import lightning.pytorch  # noqa: F401  (configures its loggers on import; override after)
+
+        # Lightning repeats device banners and tips for every iteration's Trainer; our own log
+        # lines report each phase instead
+        for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def _dispatch(ns: Any) -> int:

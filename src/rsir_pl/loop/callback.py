@@ -40,10 +40,20 @@ def generate_for_next_iteration(
     """Generate D'_{k+1} from the datamodule's D_k (sharded when ``world > 1``), leakage-checked.
 
     Does not modify the datamodule; call ``datamodule.expand(result.sequences)`` to move on.
+    With ``config.method`` set to an augmentation baseline (reorder, insertion) the model is not
+    used: every rank computes the same result deterministically (cheap, no gathering needed).
     """
     split = datamodule.split
     store = datamodule.train_store
     assert split is not None and store is not None
+    if config.method != "rsir":
+        from rsir_pl.baselines import augment
+
+        result = augment(store, split.train(), split.num_items, config, seed, iteration)
+        result.stats["world_size"] = world
+        d_next = store.__class__.concat([store, result.sequences])
+        check_generated(store, d_next, split, result.source, result.prefix_len)
+        return result
     generator = Generator(config, seed=seed, iteration=iteration)
     t0 = time.perf_counter()
     part = generator.generate(model, store, split.held_out_items(), rank=rank, world=world)

@@ -62,7 +62,7 @@ def self_improve(
             log.info("resuming %s", rundir.path)
     dm = datamodule or SequenceDataModule(config.data, seed=config.seed)
     dm.setup()
-    if config.generation.max_len > config.data.max_len:
+    if config.iterations > 0 and config.generation.max_len > config.data.max_len:
         from rsir_pl.config import ConfigError
 
         raise ConfigError(

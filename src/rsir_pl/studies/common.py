@@ -1,0 +1,186 @@
+"""What every study shares: sub-run configs, running a grid, the table, the plot and the files.
+
+A study is a grid of :func:`rsir_pl.loop.runner.self_improve` runs, each in its own run
+directory ``<run_dir>/study-<name>/<label>/`` (resumable, sharing nothing), summarised in
+``study.md`` (a markdown table), ``study.png`` (a plot) and ``study.json`` (the numbers),
+written atomically through :class:`rsir_pl.loop.rundir.RunDir`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rsir_pl.config import ConfigError, RunConfig
+from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.loop.rundir import RunDir
+
+log = logging.getLogger("rsir_pl.studies")
+
+#: (label, config, datamodule factory or None)
+Run = tuple[str, RunConfig, "Callable[[], SequenceDataModule] | None"]
+
+
+def study_path(base: RunConfig, name: str) -> Path:
+    """``<base.run_dir>/study-<name>``."""
+    return Path(base.run_dir) / f"study-{name}"
+
+
+def slug(label: str) -> str:
+    """A directory name for a run label."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", label).strip("_") or "run"
+
+
+def derive(base: RunConfig, run_dir: Path, iterations: int | None = None, **sections: dict[str, Any]) -> RunConfig:
+    """``base`` with another run directory, K and section fields (``generation={"tau": 5}``)."""
+    changes: dict[str, Any] = {"run_dir": str(run_dir)}
+    if iterations is not None:
+        changes["iterations"] = iterations
+    for section, values in sections.items():
+        if values:
+            try:
+                changes[section] = dataclasses.replace(getattr(base, section), **values)
+            except TypeError as exc:  # an unknown field name
+                raise ConfigError(f"{section}: {exc}") from exc
+    return dataclasses.replace(base, **changes)
+
+
+def run_grid(runs: Sequence[Run]) -> dict[str, list[dict[str, Any]]]:
+    """Run (or resume) every run in order; returns the records of each label."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    from rsir_pl.loop.runner import self_improve
+
+    for i, (label, config, make_dm) in enumerate(runs, 1):
+        log.info("study run %d/%d: %s (%s)", i, len(runs), label, config.run_dir)
+        out[label] = self_improve(config, datamodule=make_dm() if make_dm else None)
+    return out
+
+
+def metric(rec: dict[str, Any] | None, name: str) -> float | None:
+    """A test metric of a record (None when missing)."""
+    return None if rec is None else rec.get("test", {}).get(name)
+
+
+def relative(rec: dict[str, Any] | None, name: str) -> float | None:
+    """The paired relative change of a metric against iteration 0 (None for iteration 0)."""
+    if rec is None or "vs_base" not in rec:
+        return None
+    return rec["vs_base"][name]["relative"]
+
+
+def gen_stat(rec: dict[str, Any] | None, key: str) -> Any:
+    """A generation statistic of a record (its D'_{k+1}); None when it generated nothing."""
+    if rec is None:
+        return None
+    return (rec.get("generation") or {}).get(key)
+
+
+def fmt(v: Any) -> str:
+    """Table cell text."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "nan"
+        return f"{v:.4f}" if abs(v) >= 1 else f"{v:.5f}"
+    return str(v)
+
+
+def pct(v: float | None) -> str:
+    """A relative change as a signed percentage."""
+    return "" if v is None else f"{100 * v:+.2f}%"
+
+
+def md_table(columns: Sequence[str], rows: Sequence[dict[str, Any]], percent: Sequence[str] = ()) -> str:
+    """A markdown table of ``rows`` (dicts); ``percent`` columns hold relative changes."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [pct(row.get(c)) if c in percent else fmt(row.get(c)) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(ncols: int, width: float = 4.6, height: float = 3.6):  # noqa: ANN201
+    """A matplotlib figure with ``ncols`` axes (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def png(fig: Any) -> bytes:
+    """The figure as PNG bytes (and closed)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_study(
+    path: Path,
+    name: str,
+    base: RunConfig,
+    grid: Any,
+    table: str,
+    plot: bytes | None,
+    numbers: dict[str, Any],
+    records: dict[str, list[dict[str, Any]]],
+    title: str,
+    notes: Sequence[str] = (),
+) -> Path:
+    """Write study.md, study.png and study.json atomically into ``path``; returns ``path``."""
+    rd = RunDir(path)
+    head = [
+        f"# Study `{name}`: {title}",
+        "",
+        f"dataset `{base.data.dataset}`, backbone `{base.model.backbone}` (hidden {base.model.hidden}, "
+        f"{base.model.layers} layers), seed {base.seed}, runs under `{path}`",
+        "",
+    ]
+    body = "\n".join(head) + table + ("\n" + "\n".join(notes) + "\n" if notes else "")
+    rd.write_text("study.md", body)
+    if plot is not None:
+        rd.write_bytes("study.png", plot)
+    rd.write_json(
+        "study.json",
+        {
+            "format": "rsir_pl.study/1",
+            "study": name,
+            "grid": grid,
+            "config": base.to_dict(),
+            **numbers,
+            "runs": {label: recs for label, recs in records.items()},
+        },
+    )
+    return path
+
+
+def try_plot(make: Callable[[], bytes]) -> bytes | None:
+    """The plot's PNG, or None (with a warning) when matplotlib is missing."""
+    try:
+        return make()
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        log.warning("matplotlib is not installed: no study.png")
+        return None
+
+
+def grid_list(grid: Any, default: Sequence[Any], name: str) -> list[Any]:
+    """The study's grid: ``grid`` (a non-empty list) or the default."""
+    if grid is None:
+        return list(default)
+    if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence) or not grid:
+        raise ConfigError(f"study {name}: --grid must be a non-empty list (got {grid!r})")
+    return list(grid)

@@ -1,0 +1,132 @@
+"""The rsir command: data stats, clear errors for bad options and files, fit end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rsir_pl.cli import main
+from rsir_pl.config import ModelConfig
+from rsir_pl.models import build_model, load_model, save_model
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_data_stats_synthetic(capsys):
+    assert main(["data", "stats", "synthetic"]) == 0
+    out = capsys.readouterr().out
+    assert "users         4,000" in out and "items         2,500" in out
+
+
+@pytest.mark.skipif(not (SHARED / "Beauty.txt").exists(), reason=f"no {SHARED}/Beauty.txt")
+def test_data_stats_beauty(capsys, monkeypatch):
+    monkeypatch.setenv("RSIR_DATA_DIR", str(SHARED))
+    assert main(["data", "stats", "beauty"]) == 0
+    out = capsys.readouterr().out
+    assert "22,363" in out and "12,101" in out and "198,502" in out
+
+
+def test_malformed_file_error_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 3 4 5\n2 7 x 9\n")
+    assert main(["data", "stats", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2" in err and "'x'" in err and "Traceback" not in err
+
+
+def test_impossible_option_is_a_clear_error(tmp_path, capsys):
+    code = main(["fit", "--run_dir", str(tmp_path / "r"), "--data.dataset", "synthetic-tiny", "--generation.tau", "0"])
+    assert code == 2
+    assert "generation.tau must be >= 1" in capsys.readouterr().err
+
+
+def test_unknown_backbone_is_a_clear_error(tmp_path, capsys):
+    code = main(["fit", "--run_dir", str(tmp_path / "r"), "--model.backbone", "gru4rec"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "model.backbone" in err and "gru4rec" in err
+
+
+def test_fit_runs_and_writes_results(tmp_path, capsys):
+    run = tmp_path / "r"
+    code = main(
+        [
+            "--log_level",
+            "WARNING",
+            "fit",
+            "--run_dir",
+            str(run),
+            "--data.dataset",
+            "synthetic-tiny",
+            "--data.max_len",
+            "20",
+            "--model.hidden",
+            "16",
+            "--model.layers",
+            "1",
+            "--model.heads",
+            "1",
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.progress_bar",
+            "false",
+            "--logger.kind",
+            "none",
+        ]
+    )
+    assert code == 0
+    records = json.loads((run / "results.json").read_text())
+    assert len(records) == 1 and 0.0 <= records[0]["test"]["ndcg@10"] <= 1.0
+    assert "ndcg@10" in capsys.readouterr().out
+
+
+def test_checkpoint_with_other_catalogue_is_refused(tmp_path):
+    model = build_model(ModelConfig(hidden=8, heads=1, layers=1), 50, 10)
+    save_model(model, tmp_path / "m.pt")
+    assert load_model(tmp_path / "m.pt", num_items=50).num_items == 50
+    with pytest.raises(ValueError, match="50 items but the dataset has 300"):
+        load_model(tmp_path / "m.pt", num_items=300)
+
+
+def test_generator_checkpoint_of_other_dataset_stops_the_run(tmp_path, capsys):
+    model = build_model(ModelConfig(hidden=8, heads=1, layers=1), 50, 20)
+    save_model(model, tmp_path / "m.pt")
+    code = main(
+        [
+            "self-improve",
+            "--run_dir",
+            str(tmp_path / "r"),
+            "--data.dataset",
+            "synthetic-tiny",
+            "--data.max_len",
+            "20",
+            "--generation.max_len",
+            "20",
+            "--generation.generator_checkpoint",
+            str(tmp_path / "m.pt"),
+        ]
+    )
+    assert code == 2
+    assert "trained on 50 items" in capsys.readouterr().err
+
+
+def test_synthetic_file_with_foreign_ids_is_refused_on_resume(tmp_path):
+    from rsir_pl.data.store import SequenceStore
+    from rsir_pl.loop.rundir import RunDir
+    from rsir_pl.loop.runner import self_improve
+    from test_runner import tiny_config
+
+    cfg = tiny_config(tmp_path / "run", iterations=1)
+    self_improve(cfg)
+    run = RunDir(cfg.run_dir)
+    bad = run.read_store("iter_1/synthetic.npz")
+    bad.items[0] = 10_000  # beyond the 300-item catalogue, written through the manifest
+    run.write_store("iter_1/synthetic.npz", SequenceStore(bad.items, bad.offsets, bad.root, bad.generation))
+    with pytest.raises(ValueError, match="synthetic.npz: item id 10000 is outside the catalogue"):
+        self_improve(cfg)
+    assert os.path.exists(Path(cfg.run_dir) / "iter_0" / "model.pt")  # nothing written before is lost
