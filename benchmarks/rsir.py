@@ -22,8 +22,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import append_results, section  # noqa: E402
-
 from rsir_pl.config import load_run_config  # noqa: E402
+
+
+def _delta(vs: dict, name: str) -> str:
+    if name not in vs:
+        return "base"
+    c = vs[name]
+    return f"{c['relative']:+.1%} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p={c['p_value']:.3g}"
 
 
 def report(run_dir: Path, command: str) -> str:
@@ -44,16 +50,9 @@ def report(run_dir: Path, command: str) -> str:
     ]
     for r in records:
         te, vs, fit = r["test"], r.get("vs_base", {}), r.get("fit", {})
-
-        def delta(name: str) -> str:
-            if name not in vs:
-                return "base"
-            c = vs[name]
-            return (f"{c['relative']:+.1%} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p={c['p_value']:.3g}")
-
         lines.append(
             f"| {r['iteration']} | {te['ndcg@10']:.4f} | {te['recall@10']:.4f} | {te['ndcg@20']:.4f} | "
-            f"{te['recall@20']:.4f} | {te['mrr@10']:.4f} | {delta('ndcg@10')} | {delta('recall@10')} | "
+            f"{te['recall@20']:.4f} | {te['mrr@10']:.4f} | {_delta(vs, 'ndcg@10')} | {_delta(vs, 'recall@10')} | "
             f"{r['train_data']['sequences']:,} | {fit.get('best_epoch')} / {fit.get('epochs')} | "
             f"{fit.get('fit_seconds', 0) / 60:.1f} min |"
         )
