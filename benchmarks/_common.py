@@ -186,7 +186,7 @@ def fmt(x: Any, digits: int = 3) -> str:
             return "nan"
         if x == 0:
             return "0"
-        if abs(x) >= 10 ** digits:
+        if abs(x) >= 10**digits:
             return f"{x:,.0f}"
         return f"{x:.{digits}g}"
     return str(x)

@@ -22,7 +22,8 @@ def test_wandb_offline_run_has_iteration_axis(tmp_path):
     assert len(files) == 1, files  # one self-improvement run = one W&B run
     rows = history(files[0])
     per_iteration = [r for r in rows if "rsir/iteration" in r and "rsir/test/ndcg@10" in r]
-    assert [r["rsir/iteration"] for r in per_iteration] == [0, 1]
+    kinds = sorted({k.split("/")[0] for r in rows for k in r})
+    assert [r["rsir/iteration"] for r in per_iteration] == [0, 1], (len(rows), kinds)
     for r, rec in zip(per_iteration, records):
         assert r["rsir/test/ndcg@10"] == pytest.approx(rec["test"]["ndcg@10"])
         assert "rsir/test/recall@10" in r and "rsir/test/mrr" in r

@@ -88,6 +88,15 @@ class ModelConfig:
             every target with weight 1 (the paper's code); a number w in (0, 1] gives
             w * mean(real) + (1 - w) * mean(synthetic); "golden" picks w from the ratio of real to
             synthetic targets (RSIR-SPEC §7b).
+        generation_decay: synthetic targets of generation g weigh decay^(g-1) (older generations of
+            synthetic data count more than newer ones when decay < 1); null = no decay.
+        item_weighting: null or "adaptive": a per-target weight from the sparsity of the target
+            item's popularity bucket (inspired by "Adaptive Weighted Loss for Sequential
+            Recommendations on Sparse Domains"; our parametrisation, see models/losses.py).
+        item_weight_alpha: exponent of the inverse bucket frequency.
+        item_weight_max: upper clip of a bucket weight (before renormalisation).
+        item_weight_buckets: number of item-popularity buckets (the "domains").
+        item_weight_momentum: weights move towards the new raw weights by 1 - momentum each iteration.
         cl_weight: CL4SRec contrastive loss weight (lambda).
         cl_temperature: CL4SRec InfoNCE temperature.
         crop_ratio: CL4SRec crop ratio (eta).
@@ -110,6 +119,12 @@ class ModelConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     synthetic_weight: Optional[Union[float, str]] = None
+    generation_decay: Optional[float] = None
+    item_weighting: Optional[str] = None
+    item_weight_alpha: float = 1.0
+    item_weight_max: float = 10.0
+    item_weight_buckets: int = 5
+    item_weight_momentum: float = 0.9
     cl_weight: float = 0.1
     cl_temperature: float = 1.0
     crop_ratio: float = 0.6
@@ -145,6 +160,24 @@ class ModelConfig:
         _check(self.weight_decay >= 0, "model.weight_decay", "must be >= 0", self.weight_decay)
         _check(self.cl_weight >= 0, "model.cl_weight", "must be >= 0", self.cl_weight)
         _choice(self.hstu_norm, "model.hstu_norm", ("n_padded", "true_len", "softmax"))
+        if self.generation_decay is not None:
+            _check(
+                0.0 < self.generation_decay <= 1.0,
+                "model.generation_decay",
+                "must lie in (0, 1]",
+                self.generation_decay,
+            )
+        if self.item_weighting is not None:
+            _choice(self.item_weighting, "model.item_weighting", ("adaptive",))
+        _check(self.item_weight_alpha >= 0, "model.item_weight_alpha", "must be >= 0", self.item_weight_alpha)
+        _check(self.item_weight_max >= 1, "model.item_weight_max", "must be >= 1", self.item_weight_max)
+        _check(self.item_weight_buckets >= 1, "model.item_weight_buckets", "must be >= 1", self.item_weight_buckets)
+        _check(
+            0.0 <= self.item_weight_momentum < 1.0,
+            "model.item_weight_momentum",
+            "must lie in [0, 1)",
+            self.item_weight_momentum,
+        )
         w = self.synthetic_weight
         if isinstance(w, str):
             _check(w == "golden", "model.synthetic_weight", "must be null, a number in (0, 1] or 'golden'", w)

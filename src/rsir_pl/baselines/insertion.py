@@ -112,19 +112,29 @@ class ItemSimilarity:
         return out
 
 
-def most_similar_absent(sim: ItemSimilarity, anchors: np.ndarray, S: np.ndarray) -> np.ndarray:
-    """Per row: the anchor's most similar item not among the row's items ``S`` (0 = none)."""
+def most_similar_absent(sim: ItemSimilarity, anchors: np.ndarray, S: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Per row: the anchor's most similar item not among the row's items ``S`` (0 = none).
+
+    Rows are handled in chunks of similar length: a row's items can block at most its length of
+    neighbours, so its first ``length + 1`` neighbours decide (the result does not depend on the
+    chunking).
+    """
     n = len(anchors)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    width = int((S != 0).sum(axis=1).max()) + 1  # enough: the row's items can block at most that many
-    cand = sim.top(anchors, width)
+    out = np.zeros(n, dtype=np.int64)
+    lengths = (S != 0).sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
     n1 = sim.num_items + 1
-    row_keys = (np.arange(n)[:, None] * n1 + S)[S != 0]
-    present = np.isin(np.arange(n)[:, None] * n1 + cand, row_keys)
-    valid = (cand != 0) & ~present
-    first = valid.argmax(axis=1)
-    return np.where(valid.any(axis=1), cand[np.arange(n), first], 0)
+    for lo in range(0, n, chunk):
+        idx = order[lo : lo + chunk]
+        width = int(lengths[idx].max()) + 1
+        rows = S[idx, : width - 1] if width > 1 else S[idx, :0]
+        cand = sim.top(anchors[idx], width)
+        r = np.arange(len(idx))[:, None]
+        present = np.isin(r * n1 + cand, (r * n1 + rows)[rows != 0])
+        valid = (cand != 0) & ~present
+        first = valid.argmax(axis=1)
+        out[idx] = np.where(valid.any(axis=1), cand[np.arange(len(idx)), first], 0)
+    return out
 
 
 def insertion_rows(

@@ -122,7 +122,9 @@ class SequenceDataModule(L.LightningDataModule):
         self._dataset = dataset
         self.split: LeaveOneOutSplit | None = None
         self.train_store: SequenceStore | None = None
+        #: loss weighting the loop sets for the current D_k (see models/losses.py)
         self.synthetic_real_weight: float | None = None
+        self.item_weight: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ set-up
     def prepare_data(self) -> None:
@@ -180,6 +182,16 @@ class SequenceDataModule(L.LightningDataModule):
             raise ValueError("a training store must start with D_0, the real training parts")
         self.train_store = store
 
+    def target_item_counts(self) -> np.ndarray:
+        """How often each item (0..N) is a next-item target in D_k (after truncation to max_len)."""
+        assert self.train_store is not None
+        store = self.train_store
+        rows = np.flatnonzero(store.lengths >= 2)
+        n_t = np.minimum(store.lengths[rows] - 1, self.config.max_len)
+        starts = store.offsets[rows + 1] - n_t
+        items = store.items[_ranges(starts, n_t)]
+        return np.bincount(items, minlength=self.num_items + 1)
+
     def target_counts(self) -> tuple[int, int]:
         """(real, synthetic) next-item targets in D_k, after truncation to max_len."""
         assert self.train_store is not None
@@ -209,6 +221,7 @@ class SequenceDataModule(L.LightningDataModule):
                 "input": torch.from_numpy(inp),
                 "target": torch.from_numpy(tgt),
                 "synthetic": torch.from_numpy(store.generation[idx] > 0),
+                "generation": torch.from_numpy(store.generation[idx]),
             }
 
         world, rank = self._world()

@@ -39,7 +39,7 @@ from rsir_pl.loop.faults import KillSwitch
 from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model, load_model, model_payload
 from rsir_pl.models.base import SequentialRecommender
-from rsir_pl.models.losses import golden_real_weight
+from rsir_pl.models.losses import adaptive_item_weights, golden_real_weight
 from rsir_pl.significance import paired_comparison
 from rsir_pl.training import build_trainer, evaluate, fit
 
@@ -147,6 +147,7 @@ def _iteration(
         else:
             model = build_model(config.model, dm.num_items, config.data.max_len)
         model.real_weight = dm.synthetic_real_weight
+        model.item_weight = dm.item_weight
         holder: dict[str, Any] = {}
 
         def save_model(m: SequentialRecommender, trainer: L.Trainer) -> None:
@@ -293,6 +294,16 @@ def _load_iteration_model(rundir: RunDir, it: str, dm: SequenceDataModule) -> Se
 
 
 def _set_loss_weight(config: RunConfig, dm: SequenceDataModule) -> None:
+    mc = config.model
+    if mc.item_weighting == "adaptive":
+        dm.item_weight = adaptive_item_weights(
+            dm.target_item_counts(),
+            mc.item_weight_buckets,
+            mc.item_weight_alpha,
+            mc.item_weight_max,
+            previous=dm.item_weight,
+            momentum=mc.item_weight_momentum,
+        )
     w = config.model.synthetic_weight
     if w is None:
         dm.synthetic_real_weight = None

@@ -42,6 +42,8 @@ class SequentialRecommender(L.LightningModule):
         self.test_metrics = FullRankingMetrics()
         #: weight of real targets against synthetic ones (None = pooled); set by the loop
         self.real_weight: float | None = None
+        #: per-item loss weights ``[N + 1]`` (model.item_weighting); set by the loop
+        self.item_weight: torch.Tensor | None = None
         #: (user, rank) pairs of the last test run on this process, for paired statistics
         self.test_ranks: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -99,9 +101,17 @@ class SequentialRecommender(L.LightningModule):
         h = self.encode(batch["input"])
         target = batch["target"]
         valid = target > 0
-        per_target = self.next_item_losses(h[valid], target[valid])
+        targets = target[valid]
+        per_target = self.next_item_losses(h[valid], targets)
         synthetic = batch["synthetic"].view(-1, 1).expand_as(target)[valid]
-        loss = L_.weighted_mean(per_target, synthetic, self.real_weight)
+        sample_weight = None
+        if self.config.generation_decay is not None and "generation" in batch:
+            gen = batch["generation"].view(-1, 1).expand_as(target)[valid]
+            sample_weight = L_.generation_weights(gen, self.config.generation_decay)
+        if self.item_weight is not None:
+            iw = self.item_weight.to(per_target.device)[targets]
+            sample_weight = iw if sample_weight is None else sample_weight.to(iw.device) * iw
+        loss = L_.weighted_mean(per_target, synthetic, self.real_weight, sample_weight)
         extra = self.extra_loss(batch, h)
         if extra is not None:
             self.log("train/extra_loss", extra, on_step=False, on_epoch=True, batch_size=len(target))

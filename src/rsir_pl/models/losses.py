@@ -61,20 +61,75 @@ def golden_real_weight(real_targets: int, synthetic_targets: int) -> float:
     return (math.sqrt(k * k + 4 * k) - k) / 2
 
 
-def weighted_mean(losses: torch.Tensor, synthetic: torch.Tensor, real_weight: float | None) -> torch.Tensor:
+def weighted_mean(
+    losses: torch.Tensor,
+    synthetic: torch.Tensor,
+    real_weight: float | None,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Reduce per-target losses.
 
-    ``real_weight=None`` pools every target equally. Otherwise the result is
-    ``w * mean(real) + (1 - w) * mean(synthetic)`` with group means; a batch that holds only one
-    group uses that group's mean.
+    ``real_weight=None`` pools every target (weighted mean with ``sample_weight`` when given).
+    Otherwise the result is ``w * mean(real) + (1 - w) * mean(synthetic)`` with (weighted) group
+    means; a batch that holds only one group uses that group's mean.
     """
+    wts = torch.ones_like(losses) if sample_weight is None else sample_weight.to(losses.device, losses.dtype)
+
+    def mean(mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            return (losses * wts).sum() / wts.sum().clamp(min=1e-12)
+        return (losses[mask] * wts[mask]).sum() / wts[mask].sum().clamp(min=1e-12)
+
     if real_weight is None:
-        return losses.mean()
+        return mean()
     syn = synthetic.to(torch.bool)
     n_syn = int(syn.sum())
-    n_real = losses.numel() - n_syn
-    if n_syn == 0 or n_real == 0:
-        return losses.mean()
-    real_mean = losses[~syn].mean()
-    syn_mean = losses[syn].mean()
-    return real_weight * real_mean + (1.0 - real_weight) * syn_mean
+    if n_syn == 0 or n_syn == losses.numel():
+        return mean()
+    return real_weight * mean(~syn) + (1.0 - real_weight) * mean(syn)
+
+
+def generation_weights(generation: torch.Tensor, decay: float | None) -> torch.Tensor | None:
+    """Per-target weight decay^(g - 1) for synthetic generation g >= 1, 1 for real targets."""
+    if decay is None:
+        return None
+    g = generation.to(torch.float64)
+    return torch.where(g > 0, torch.pow(torch.as_tensor(decay, dtype=torch.float64), g - 1), torch.ones_like(g))
+
+
+def adaptive_item_weights(
+    item_counts: torch.Tensor | list[int],
+    buckets: int = 5,
+    alpha: float = 1.0,
+    w_max: float = 10.0,
+    previous: torch.Tensor | None = None,
+    momentum: float = 0.9,
+) -> torch.Tensor:
+    """Per-item loss weights from the sparsity of the item's popularity bucket (our
+    parametrisation, inspired by arXiv 2510.04375, whose exact equation is not public).
+
+    Items are split into ``buckets`` equal-size popularity buckets ("domains"); bucket d with
+    N_d target occurrences out of N gets raw weight (N / N_d)^alpha, clipped at ``w_max`` times
+    the densest bucket's, then renormalised so that sum_d (N_d / N) w_d = 1 (the loss scale is
+    kept). With ``previous`` weights the result moves towards the raw ones by ``1 - momentum``
+    (an exponential moving average across iterations). Index 0 (padding) gets weight 0.
+    """
+    counts = torch.as_tensor(item_counts, dtype=torch.float64)
+    n_items = counts.numel() - 1
+    order = torch.argsort(counts[1:], descending=True, stable=True) + 1
+    bucket = torch.zeros(n_items + 1, dtype=torch.long)
+    bucket[order] = torch.arange(n_items) * buckets // max(n_items, 1)
+    mass = torch.zeros(buckets, dtype=torch.float64).index_add_(0, bucket[1:], counts[1:])
+    total = mass.sum().clamp(min=1.0)
+    share = mass / total
+    present = mass > 0
+    raw = torch.where(present, (total / mass.clamp(min=1e-12)) ** alpha, torch.zeros_like(mass))
+    if bool(present.any()):
+        raw = torch.clamp(raw / raw[present].min(), max=w_max) * present
+    raw = raw / (share * raw).sum().clamp(min=1e-12)
+    w = raw[bucket]
+    w[0] = 0.0
+    if previous is not None:
+        w = momentum * previous.to(torch.float64) + (1.0 - momentum) * w
+        w[0] = 0.0
+    return w.to(torch.float32)

@@ -98,11 +98,16 @@ def pct(v: float | None) -> str:
     return "" if v is None else f"{100 * v:+.2f}%"
 
 
-def md_table(columns: Sequence[str], rows: Sequence[dict[str, Any]], percent: Sequence[str] = ()) -> str:
-    """A markdown table of ``rows`` (dicts); ``percent`` columns hold relative changes."""
+def md_table(
+    columns: Sequence[str], rows: Sequence[dict[str, Any]], percent: Sequence[str] = (), verbatim: Sequence[str] = ()
+) -> str:
+    """A markdown table of ``rows`` (dicts); ``percent`` columns hold relative changes,
+    ``verbatim`` ones settings shown as given."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [pct(row.get(c)) if c in percent else fmt(row.get(c)) for c in columns]
+        cells = [
+            pct(row.get(c)) if c in percent else str(row.get(c)) if c in verbatim else fmt(row.get(c)) for c in columns
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -150,7 +155,7 @@ def write_study(
         f"{base.model.layers} layers), seed {base.seed}, runs under `{path}`",
         "",
     ]
-    body = "\n".join(head) + table + ("\n" + "\n".join(notes) + "\n" if notes else "")
+    body = "\n".join(head) + "\n" + table + ("\n" + "\n".join(notes) + "\n" if notes else "")
     rd.write_text("study.md", body)
     if plot is not None:
         rd.write_bytes("study.png", plot)

@@ -1,0 +1,110 @@
+"""Next-item losses and the weighting of synthetic against real targets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rsir_pl.models import losses as L
+
+
+def _data(seed=0, m=12, n=30, d=8):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(m, d, generator=g),
+        torch.randint(1, n + 1, (m,), generator=g),
+        torch.randn(n + 1, d, generator=g),
+    )
+
+
+def test_full_softmax_matches_explicit_formula():
+    h, t, emb = _data()
+    got = L.full_softmax_ce(h, t, emb)
+    logits = h @ emb[1:].T
+    ref = -(logits.gather(1, (t - 1).view(-1, 1)).squeeze(1) - torch.logsumexp(logits, dim=1))
+    assert torch.allclose(got, ref, atol=1e-5)
+
+
+def test_sampled_softmax_masks_accidental_hits():
+    h, t, emb = _data()
+    torch.manual_seed(0)
+    n_items = emb.shape[0] - 1
+    got = L.sampled_softmax(h, t, emb, num_negatives=5000, temperature=1.0)
+    # with every item sampled many times, masking the target's copies gives the full softmax over
+    # the other items with repeats; the loss stays finite and positive
+    assert torch.isfinite(got).all() and (got > 0).all()
+    one = L.sampled_softmax(h[:1], t[:1], emb, num_negatives=1, generator=torch.Generator().manual_seed(1))
+    assert one.shape == (1,)
+    assert n_items == 30
+
+
+def test_bce_one_negative_shape_and_sign():
+    h, t, emb = _data()
+    out = L.bce_one_negative(h, t, emb, generator=torch.Generator().manual_seed(0))
+    assert out.shape == t.shape and (out > 0).all()
+
+
+def test_golden_weight():
+    assert L.golden_real_weight(100, 100) == pytest.approx((math.sqrt(5) - 1) / 2)
+    for k in (0.25, 1.0, 4.0):
+        w = L.golden_real_weight(int(k * 1000), 1000)
+        assert w * w + k * w - k == pytest.approx(0.0, abs=1e-9)  # root of w^2 + k w - k
+        assert w > k / (1 + k)  # pooling under-weights real data
+    assert L.golden_real_weight(10, 0) == 1.0
+
+
+def test_weighted_mean_groups():
+    losses = torch.tensor([1.0, 3.0, 10.0, 20.0])
+    syn = torch.tensor([False, False, True, True])
+    assert L.weighted_mean(losses, syn, None).item() == pytest.approx(8.5)
+    assert L.weighted_mean(losses, syn, 0.75).item() == pytest.approx(0.75 * 2.0 + 0.25 * 15.0)
+    # only one group in the batch: its mean
+    assert L.weighted_mean(losses[:2], syn[:2], 0.75).item() == pytest.approx(2.0)
+    w = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    assert L.weighted_mean(losses, syn, None, w).item() == pytest.approx(14.0 / 3)
+
+
+def test_generation_decay_weights():
+    g = torch.tensor([0, 1, 2, 3])
+    assert L.generation_weights(g, None) is None
+    assert L.generation_weights(g, 0.5).tolist() == [1.0, 1.0, 0.5, 0.25]
+
+
+def test_adaptive_item_weights_keep_the_loss_scale_and_favour_sparse_buckets():
+    counts = torch.tensor([0] + [1000] * 10 + [100] * 10 + [10] * 10 + [1] * 10, dtype=torch.float64)
+    w = L.adaptive_item_weights(counts, buckets=4, alpha=1.0, w_max=10.0)
+    assert w[0] == 0
+    share = counts / counts.sum()
+    assert float((share * w.double()).sum()) == pytest.approx(1.0, rel=1e-5)
+    assert w[1] < w[11] <= w[21] <= w[31]  # sparser items weigh more
+    assert float(w[31] / w[1]) <= 10.0 + 1e-5  # clipped
+    smoothed = L.adaptive_item_weights(counts, 4, previous=torch.ones_like(w), momentum=0.9)
+    assert torch.allclose(smoothed[1:], 0.9 + 0.1 * w[1:], atol=1e-5)
+
+
+def test_training_step_uses_item_and_generation_weights():
+    from rsir_pl.config import ModelConfig
+    from rsir_pl.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(
+        ModelConfig(hidden=8, heads=1, layers=1, dropout=0.0, attn_dropout=0.0, generation_decay=0.5), 20, 6
+    )
+    model.log = lambda *a, **k: None  # outside a Trainer
+    batch = {
+        "input": torch.tensor([[0, 1, 2], [3, 4, 5]]),
+        "target": torch.tensor([[0, 2, 3], [4, 5, 6]]),
+        "synthetic": torch.tensor([False, True]),
+        "generation": torch.tensor([0, 3]),
+    }
+    base = model.training_step(batch, 0)
+    model.item_weight = torch.zeros(21)
+    model.item_weight[2] = 1.0  # only target item 2 counts
+    only_two = model.training_step(batch, 0)
+    h = model.encode(batch["input"])
+    expected = F.cross_entropy(h[0, 1:2] @ model.item_emb.weight[1:].T, torch.tensor([1]))
+    assert only_two.item() == pytest.approx(expected.item(), rel=1e-4)
+    assert base.item() != pytest.approx(only_two.item())
