@@ -165,7 +165,8 @@ def run_child(spec: dict[str, Any]) -> list[dict[str, Any]]:
     for nprobe in spec.get("nprobes") or [None]:
         if nprobe is not None:
             index.nprobe = min(nprobe, index.nlist)
-            index.index.nprobe = index.nprobe
+            if hasattr(index.index, "nprobe"):
+                index.index.nprobe = index.nprobe
         with torch.inference_mode():
             index.search(q_t[: min(64, len(q_t))], k)  # warm-up
             sync()

@@ -292,6 +292,7 @@ def recbole_config(spec: dict[str, Any]) -> dict[str, Any]:
         "metrics": ["NDCG", "Hit"],
         "topk": [10],
         "valid_metric": "NDCG@10",
+        "metric_decimal_place": 6,
         "seed": spec["seed"],
         "reproducibility": True,
         "show_progress": False,
@@ -446,6 +447,14 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     rows.append(["next-item targets per epoch", rs.get("train_targets"), rb.get("train_samples") if b_ok else None])
+    bs = SETTINGS["batch_size"]
+    rows.append(
+        [
+            "optimizer steps per epoch (batches of 256)",
+            -(-rs["train_sequences"] // bs) if r_ok else None,
+            -(-rb["train_samples"] // bs) if b_ok else None,
+        ]
+    )
     rows.append(["training wall s / epoch (mean)", r_ep, b_ep])
     rows.append(
         ["training wall s per epoch (each)", _fmt_list(rs.get("epoch_train_s")), _fmt_list(rb.get("epoch_train_s"))]
@@ -513,7 +522,9 @@ def main(argv: list[str] | None = None) -> int:
         "Split: leave-one-out on both (RecBole LS valid_and_test, order TO; rsir_pl LeaveOneOutSplit). "
         "An rsir_pl epoch is one pass over every user's training part (all positions are targets, the last "
         f"{SETTINGS['max_len']} inputs kept); a RecBole epoch is one pass over the prefix-augmented samples (one "
-        "target each). Validation: full ranking of the second-to-last item; RecBole does not mask the user's history "
+        "target each), so RecBole also takes several times more optimizer steps per epoch, which matters "
+        "when comparing NDCG after a fixed number of epochs. Validation: full ranking of the second-to-last item; "
+        "RecBole does not mask the user's history "
         "for sequential models, so rsir_pl is run with mask_history=false for the per-epoch numbers (its default, "
         "masked, is reported separately for the best epoch); tie handling differs (rsir_pl counts ties against the "
         "target, RecBole's topk breaks them arbitrarily). Architectures differ in detail (rsir_pl: pre-LN blocks, "

@@ -390,16 +390,35 @@ class RunConfig:
         """Plain nested dict (YAML/JSON ready)."""
         return asdict(self)
 
+    def result_settings(self) -> dict[str, Any]:
+        """Every setting that changes results (not run_dir, logging, K or progress bars)."""
+        return strip_non_result(self.to_dict())
+
     def fingerprint(self) -> str:
-        """Hash of every setting that changes results (not run_dir, logging or progress bars)."""
-        d = self.to_dict()
-        d.pop("run_dir")
-        d.pop("logger")
-        d.pop("iterations")  # extending K on resume is allowed
-        d["trainer"].pop("progress_bar")
-        d["generation"].pop("progress")
-        d["data"].pop("num_workers")
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of :meth:`result_settings`."""
+        return hashlib.sha256(json.dumps(self.result_settings(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: settings that never change results: a run may be resumed with other values
+NON_RESULT_KEYS = (
+    ("run_dir",),
+    ("logger",),
+    ("iterations",),  # extending K on resume is allowed
+    ("trainer", "progress_bar"),
+    ("generation", "progress"),
+    ("data", "num_workers"),
+)
+
+
+def strip_non_result(settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a settings dict without the :data:`NON_RESULT_KEYS`."""
+    d = json.loads(json.dumps(settings))
+    for path in NON_RESULT_KEYS:
+        node = d
+        for part in path[:-1]:
+            node = node.get(part, {})
+        node.pop(path[-1], None)
+    return d
 
 
 def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:

@@ -143,24 +143,28 @@ class RunDir:
         return problems
 
     # ------------------------------------------------------------------ identity
-    def claim(self, fingerprint: str, settings: dict[str, Any]) -> bool:
-        """Bind the directory to a configuration; returns True when resuming an existing run.
+    def claim(self, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> bool:
+        """Bind the directory to the settings that change results; True when resuming.
 
-        Refuses (RunDirError) when the directory was created by a run with different settings.
+        Refuses (RunDirError, naming each differing option) when the directory was created with
+        other settings. An option the directory's run did not know (added to rsir_pl since) is
+        accepted when it has its default value, so a newer rsir_pl can resume an older run.
         """
         info_path = self.path / RUN_INFO
         if self.has(RUN_INFO):
             info = self.read_json(RUN_INFO)
-            if info["fingerprint"] != fingerprint:
-                diffs = _diff(info.get("settings", {}), settings)
+            from rsir_pl.config import strip_non_result
+
+            diffs = _diff(strip_non_result(info.get("settings", {})), settings, defaults or {})
+            if diffs:
                 raise RunDirError(
                     f"{self.path}: created by a run with different settings, refusing to resume "
-                    f"({'; '.join(diffs[:8]) or 'settings differ'}); use another run_dir or the same config"
+                    f"({'; '.join(diffs[:8])}); use another run_dir or the same config"
                 )
             return True
         if info_path.exists() or any(self.path.glob("iter_*")):
             raise RunDirError(f"{self.path}: holds files of an unknown run (no valid {RUN_INFO}); use an empty run_dir")
-        self.write_json(RUN_INFO, {"format": "rsir_pl.run/1", "fingerprint": fingerprint, "settings": settings})
+        self.write_json(RUN_INFO, {"format": "rsir_pl.run/2", "settings": settings})
         return False
 
 
@@ -178,11 +182,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
+_MISSING = object()
+
+
+def _diff(old: Any, new: Any, defaults: Any, prefix: str = "") -> list[str]:
+    """Differences between stored and new settings; a key the stored run lacks is no difference
+    when the new value is its default, and keys the new settings lack are ignored."""
+    if isinstance(new, dict):
         out = []
-        for k in sorted(set(old) | set(new)):
-            out += _diff(old.get(k), new.get(k), f"{prefix}{k}." if prefix or True else k)
+        old_d = old if isinstance(old, dict) else {}
+        def_d = defaults if isinstance(defaults, dict) else {}
+        for k in sorted(new):
+            o = old_d.get(k, _MISSING)
+            if o is _MISSING:
+                if new[k] != def_d.get(k, _MISSING):
+                    out.append(f"{prefix}{k}: (not set) -> {new[k]!r}")
+                continue
+            out += _diff(o, new[k], def_d.get(k, _MISSING), f"{prefix}{k}.")
         return out
     if old != new:
         return [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]

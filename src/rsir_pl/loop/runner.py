@@ -53,7 +53,7 @@ def self_improve(
     rank = rank_zero_only.rank
     rundir = RunDir(config.run_dir, writer=rank == 0)
     if rank == 0:
-        resumed = rundir.claim(config.fingerprint(), _settings(config))
+        resumed = rundir.claim(config.result_settings(), RunConfig().result_settings())
         rundir.write_text("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
         if resumed:
             problems = rundir.verify()
