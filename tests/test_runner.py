@@ -145,3 +145,16 @@ def test_killed_loop_resumes_to_the_same_result(tmp_path):
     assert [r["test"] for r in res_a] == [r["test"] for r in res_b]
     ranks_a = run_a.read_arrays("iter_2/test_ranks.npz")["ranks"]
     assert np.array_equal(ranks_a, run_b.read_arrays("iter_2/test_ranks.npz")["ranks"])
+
+
+def test_options_added_later_are_accepted_at_their_default(tmp_path):
+    run = RunDir(tmp_path / "r")
+    settings = RunConfig().result_settings()
+    older = json.loads(json.dumps(settings))
+    del older["generation"]["nprobe"]  # a run made before this option existed
+    run.write_json("run.json", {"format": "rsir_pl.run/2", "settings": older})
+    assert run.claim(settings, RunConfig().result_settings()) is True
+    changed = json.loads(json.dumps(settings))
+    changed["generation"]["nprobe"] = 3
+    with pytest.raises(RunDirError, match=r"generation.nprobe: \(not set\) -> 3"):
+        run.claim(changed, RunConfig().result_settings())
