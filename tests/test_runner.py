@@ -158,3 +158,18 @@ def test_options_added_later_are_accepted_at_their_default(tmp_path):
     changed["generation"]["nprobe"] = 3
     with pytest.raises(RunDirError, match=r"generation.nprobe: \(not set\) -> 3"):
         run.claim(changed, RunConfig().result_settings())
+
+
+def test_base_from_reuses_the_trained_base(tmp_path):
+    first = self_improve(tiny_config(tmp_path / "a", iterations=1))
+    other = tiny_config(tmp_path / "b", iterations=1, tau=5)
+    other.base_from = str(tmp_path / "a")
+    second = self_improve(other)
+    assert second[0]["test"] == first[0]["test"]  # the same base model, re-tested
+    a = (tmp_path / "a" / "iter_0" / "model.pt").read_bytes()
+    assert (tmp_path / "b" / "iter_0" / "model.pt").read_bytes() == a
+    bad = tiny_config(tmp_path / "c", iterations=1)
+    bad.model.hidden = 8
+    bad.base_from = str(tmp_path / "a")
+    with pytest.raises(RuntimeError, match="other model settings"):
+        self_improve(bad)

@@ -361,12 +361,16 @@ class RunConfig:
         run_dir: directory of results, generated data and checkpoints (resumable).
         iterations: K, the number of self-improvement rounds after the base model.
         finetune: RSIR-FT, start iteration k+1 from f_k's weights instead of a fresh model.
+        base_from: another run directory whose trained base model (iteration 0) this run reuses,
+            when both were made with the same data, model, trainer and seed settings (studies that
+            vary only the generation settings then train the base once).
     """
 
     seed: int = 0
     run_dir: str = "runs/default"
     iterations: int = 1
     finetune: bool = False
+    base_from: Optional[str] = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -407,6 +411,7 @@ NON_RESULT_KEYS = (
     ("trainer", "progress_bar"),
     ("generation", "progress"),
     ("data", "num_workers"),
+    ("base_from",),
 )
 
 

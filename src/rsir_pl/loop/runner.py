@@ -26,7 +26,7 @@ import torch
 import yaml
 from lightning.pytorch.utilities import rank_zero_only
 
-from rsir_pl.config import RunConfig
+from rsir_pl.config import RunConfig, strip_non_result
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.generation.leakage import check_generated
@@ -60,6 +60,8 @@ def self_improve(
             if problems:
                 raise RuntimeError("run directory failed its integrity check:\n  " + "\n  ".join(problems))
             log.info("resuming %s", rundir.path)
+    if config.base_from and rank == 0:
+        _import_base(config, rundir)
     dm = datamodule or SequenceDataModule(config.data, seed=config.seed)
     dm.setup()
     if config.iterations > 0 and config.generation.max_len > config.data.max_len:
@@ -226,6 +228,31 @@ def _iteration(
         rec["seconds"],
     )
     return rec, model
+
+
+#: what a base model depends on (generation settings do not change iteration 0)
+BASE_SECTIONS = ("seed", "data", "model", "trainer")
+
+
+def _import_base(config: RunConfig, rundir: RunDir) -> None:
+    """Copy iteration 0's trained model from ``config.base_from`` (verified, same base settings)."""
+    if rundir.has("iter_0/model.pt"):
+        return
+    source = RunDir(config.base_from, writer=False)  # type: ignore[arg-type]
+    if not source.has("run.json") or not source.has("iter_0/model.pt"):
+        raise RuntimeError(f"base_from={config.base_from}: no finished iteration 0 (iter_0/model.pt) there")
+    theirs = strip_non_result(source.read_json("run.json")["settings"])
+    ours = config.result_settings()
+    diffs = [k for k in BASE_SECTIONS if theirs.get(k) != ours.get(k)]
+    if diffs:
+        raise RuntimeError(
+            f"base_from={config.base_from}: its base was trained with other {', '.join(diffs)} settings; "
+            "a base can only be reused when seed, data, model and trainer settings are equal"
+        )
+    for name in ("model.pt", "fit.json", "history.json"):
+        if source.has(f"iter_0/{name}"):
+            rundir.write_bytes(f"iter_0/{name}", source.read_bytes(f"iter_0/{name}"))
+    log.info("reusing the base model of %s", config.base_from)
 
 
 def _fit_info_from(trainer: L.Trainer) -> dict[str, Any]:

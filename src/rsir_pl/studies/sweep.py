@@ -25,10 +25,13 @@ def run(base: RunConfig, name: str, grid: Any = None) -> Path:
     """Sweep ``generation.<name>`` over the grid."""
     path = C.study_path(base, name)
     values = C.grid_list(grid, DEFAULTS[name], name)
+    gen: dict[str, Any] = {"method": "rsir"}
+    if name == "tau" and base.generation.fidelity == "none":
+        gen["fidelity"] = "exact"  # tau means nothing without a check
     runs = []
     for v in values:
         lab = f"{name}={v}"
-        cfg = C.derive(base, path / C.slug(lab), iterations=1, generation={"method": "rsir", name: v})
+        cfg = C.derive(base, path / C.slug(lab), iterations=1, generation={**gen, name: v})
         runs.append((lab, cfg, None))
     records = C.run_grid(runs)
     rows = [sweep_row(name, v, records[lab]) for v, (lab, _, _) in zip(values, runs)]
