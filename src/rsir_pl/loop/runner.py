@@ -17,12 +17,10 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
 import yaml
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -81,9 +79,7 @@ def self_improve(
     K = config.iterations
     try:
         for k in range(K + 1):
-            rec, model = _iteration(
-                config, dm, rundir, tracker, k, K, prev_model, generator_model, base_popularity, records
-            )
+            rec, model = _iteration(config, dm, rundir, tracker, k, K, prev_model, generator_model, base_popularity)
             records.append(rec)
             prev_model = model if config.finetune else None
             _write_results(rundir, tracker, records, config)
@@ -102,7 +98,6 @@ def _iteration(
     prev_model: SequentialRecommender | None,
     generator_model: SequentialRecommender | None,
     base_popularity: np.ndarray,
-    records: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], SequentialRecommender | None]:
     it = f"iter_{k}"
     need_gen = k < K
@@ -361,10 +356,4 @@ def _settings(config: RunConfig) -> dict[str, Any]:
     return d
 
 
-def run_dir_of(config: RunConfig) -> Path:
-    """The run directory of a config."""
-    return Path(config.run_dir)
-
-
-__all__ = ["self_improve", "run_dir_of"]
-_ = torch  # torch is imported for side effects of type checking in annotations
+__all__ = ["self_improve"]
