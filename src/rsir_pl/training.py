@@ -48,6 +48,14 @@ class BestWeights(Callback):
             self.best = value
             self.best_epoch = trainer.current_epoch
             self.best_state = {k: v.detach().clone().cpu() for k, v in pl_module.state_dict().items()}
+        if trainer.is_global_zero and value is not None:
+            log.info(
+                "epoch %d: validation NDCG@10 %.5f (best %.5f at epoch %d)",
+                trainer.current_epoch,
+                value,
+                self.best,
+                self.best_epoch,
+            )
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.best_state is not None:
