@@ -268,7 +268,11 @@ class Generator:
         att_t = torch.from_numpy(row_att)
 
         emb = model.output_embeddings()
-        k_search = max(self.check.k_needed, cfg.top_k + (cfg.max_len if cfg.exclude_context else 0))
+        def k_search(n_ctx: torch.Tensor) -> int:
+            # enough results for the check, and top_k left after removing the context's items
+            # (which, after this step's item is accepted, can be one longer than now)
+            extra = int(n_ctx.max()) + 1 if cfg.exclude_context else 0
+            return max(self.check.k_needed, top_k + extra)
         top_k = cfg.top_k
 
         done_rows: list[torch.Tensor] = []
@@ -286,7 +290,7 @@ class Generator:
         t = time.perf_counter()
         h, state = forward_start(ctx, ctx_len)
         counters["forward_s"] += time.perf_counter() - t
-        vals, ids, s_scores = self._search(index, emb, S, h, k_search, counters)
+        vals, ids, s_scores = self._search(index, emb, S, h, k_search(ctx_len), counters)
 
         # rows without any target cannot pass a check: they stop before generating
         if self.check.name != "none":
@@ -340,7 +344,7 @@ class Generator:
             t = time.perf_counter()
             h, state = extend_dec(state, item)
             counters["forward_s"] += time.perf_counter() - t
-            vals, ids, s_scores = self._search(index, emb, S, h, k_search, counters)
+            vals, ids, s_scores = self._search(index, emb, S, h, k_search(ctx_len), counters)
             t = time.perf_counter()
             ok = self.check.accept(vals, ids, S * tgt) & has_cand
             counters["check_s"] += time.perf_counter() - t
