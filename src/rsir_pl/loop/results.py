@@ -109,12 +109,12 @@ def plot_png(records: Sequence[dict[str, Any]], title: str = "RSIR") -> bytes:
     rows = table_rows(records)
     its = [r["iteration"] for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, metric in zip(axes, ("ndcg", "recall")):
+    for ax, metric, label in zip(axes, ("ndcg", "recall"), ("NDCG", "Recall")):
         for k, style in ((10, "o-"), (20, "s--")):
             vals = [r.get(f"{metric}@{k}") for r in rows]
-            ax.plot(its, vals, style, label=f"{metric.upper()}@{k}")
-        ax.set_xlabel("iteration k")
-        ax.set_title(f"test {metric.upper()}")
+            ax.plot(its, vals, style, label=f"{label}@{k}")
+        ax.set_xlabel("iteration k (0 = base model)")
+        ax.set_title(f"test {label} (full ranking)")
         ax.set_xticks(its)
         ax.grid(alpha=0.3)
         ax.legend()
