@@ -173,6 +173,46 @@ def peak_rss_gib() -> float:
     return kb / 2**20
 
 
+def current_rss_gib() -> float:
+    """Resident memory of this process now, GiB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        return 0.0
+
+
+class RSSSampler:
+    """Peak resident memory over a block, sampled by a thread every ``interval`` seconds.
+
+    ``ru_maxrss`` is the peak over the whole process life; this isolates one phase (e.g. generation
+    after a model whose construction had a higher transient peak). Short spikes between two samples
+    can be missed, so it is a lower bound of the phase's true peak.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak_gib = current_rss_gib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_gib = max(self.peak_gib, current_rss_gib())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RSSSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_gib = max(self.peak_gib, current_rss_gib())
+
+
 def fmt(x: Any, digits: int = 3) -> str:
     """Compact cell text: floats to ``digits`` significant places, ints with thousands separators."""
     if x is None:

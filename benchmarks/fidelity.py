@@ -49,7 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--centres", type=int, default=1000, help="Gaussian centres of the clustered data (%(default)s)")
     p.add_argument("--noise", type=float, default=0.5, help="noise std around a centre (centres ~ N(0, I))")
     p.add_argument("--tau", type=int, default=20, help="fidelity rank threshold (%(default)s)")
-    p.add_argument("--search-k", type=int, default=60, help="results asked from the index (generator: 60)")
+    p.add_argument(
+        "--search-k",
+        type=int,
+        default=30,
+        help="results asked from the index (the generator asks max(tau+1, top_k + context length + 1))",
+    )
     p.add_argument("--near-targets", type=int, default=5, help="targets per query from its exact top-200")
     p.add_argument("--random-targets", type=int, default=5, help="random catalogue targets per query")
     p.add_argument("--near-pool", type=int, default=200, help="the exact top-N the near targets come from")

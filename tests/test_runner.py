@@ -173,3 +173,27 @@ def test_base_from_reuses_the_trained_base(tmp_path):
     bad.base_from = str(tmp_path / "a")
     with pytest.raises(RuntimeError, match="other model settings"):
         self_improve(bad)
+
+
+def test_finetune_starts_from_the_previous_model(tmp_path, monkeypatch):
+    import torch
+
+    import rsir_pl.loop.runner as runner
+
+    starts = []
+    real_fit = runner.fit
+
+    def spy(model, *args, **kwargs):
+        starts.append(model.item_emb.weight.detach().clone())
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "fit", spy)
+    for finetune in (True, False):
+        starts.clear()
+        cfg = tiny_config(tmp_path / f"ft{finetune}", iterations=1)
+        cfg.finetune = finetune
+        self_improve(cfg)
+        w0 = RunDir(cfg.run_dir, writer=False).read_torch("iter_0/model.pt")["state_dict"]["item_emb.weight"]
+        # RSIR-FT: iteration 1 starts from f_0; RSIR: from the same fresh initialisation as f_0
+        assert torch.equal(starts[1], w0) is finetune
+        assert torch.equal(starts[1], starts[0]) is (not finetune)
