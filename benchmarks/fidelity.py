@@ -5,7 +5,7 @@ default: Gaussian centres plus noise, or i.i.d. Gaussian with --iid) and a set o
 same distribution. Every query gets target sets whose accept/reject decision is non-trivial: a few
 targets drawn from its exact top-200 neighbours plus a few random catalogue items. Each backend
 runs the generator's search + check on the queries (batches of --query-batch rows, the generator's
-search width k = max(tau + 1, top_k + max_len) = 60):
+search width k: --search-k, default 30; the generator asks max(tau + 1, top_k + context length + 1)):
 
 * exact: ``ExactIndex`` (torch, catalogue scored in chunks of --chunk-items) + ``RankThresholdCheck``
 * faiss: ``FaissFlatIndex`` + ``MembershipCheck``
@@ -16,8 +16,9 @@ It reports index build time, search + check time, queries per second, agreement 
 with the exact rule (tau = 20), top-tau recall, and the peak resident memory of a fresh process per
 backend (the script re-invokes itself with ``--child``; data are prepared once per size).
 
-    python benchmarks/fidelity.py                       # sizes 1e4, 1e5, 1e6, clustered
-    python benchmarks/fidelity.py --iid                 # worst case for IVF
+    python benchmarks/fidelity.py                       # sizes 1e4, 1e5, 1e6, clustered (noise 1.0)
+    python benchmarks/fidelity.py --noise 0.5           # well-separated clusters (best case for IVF)
+    python benchmarks/fidelity.py --iid                 # i.i.d. Gaussian (worst case for IVF)
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--query-batch", type=int, default=1024, help="queries searched together (%(default)s)")
     p.add_argument("--iid", action="store_true", help="i.i.d. Gaussian items and queries instead of clusters")
     p.add_argument("--centres", type=int, default=1000, help="Gaussian centres of the clustered data (%(default)s)")
-    p.add_argument("--noise", type=float, default=0.5, help="noise std around a centre (centres ~ N(0, I))")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=1.0,
+        help="noise std around a centre; centres ~ N(0, I), so 1.0 = clusters explain half the variance, "
+        "0.5 = well separated (default %(default)s)",
+    )
     p.add_argument("--tau", type=int, default=20, help="fidelity rank threshold (%(default)s)")
     p.add_argument(
         "--search-k",
@@ -391,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Synthetic item embeddings, dim {args.dim}, **{kind}**; {args.queries} queries from the same "
         f"distribution, searched in batches of {args.query_batch}; per query {args.near_targets} targets drawn from "
         f"its exact top-{args.near_pool} plus {args.random_targets} random items; tau {args.tau}; every index asked "
-        f"for k={args.search_k} results (what the generator asks: max(tau+1, top_k+max_len)); exact scores "
-        f"{args.chunk_items} items per chunk. Each backend (each IVF nlist) runs in a fresh process: 'RSS after "
+        f"for k={args.search_k} results (the generator asks max(tau+1, top_k + context length + 1): 30 stands "
+        f"for a context of 19 items); exact scores {args.chunk_items} items per chunk. "
+        "Each backend (each IVF nlist) runs in a fresh process: 'RSS after "
         "data' is that process's peak after loading the items and queries, 'peak RSS' its peak at the end. "
         "Agreement = share of queries whose accept/reject decision equals the exact rule's."
     )
@@ -405,10 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         if fl and ex
         else ""
     )
-    reading = verdict + flat_txt + ("; i.i.d. data (worst case for IVF)." if args.iid else "; clustered data.")
-    C.append_results(
-        args.results, C.section(f"Fidelity backends at scale ({'iid' if args.iid else 'clustered'})", body, reading)
-    )
+    data_name = "i.i.d. data (worst case for IVF)" if args.iid else f"clustered data, noise {args.noise}"
+    reading = f"{verdict}{flat_txt}; {data_name}."
+    C.append_results(args.results, C.section(f"Fidelity backends at scale ({data_name})", body, reading))
     return 0
 
 
