@@ -130,3 +130,13 @@ def test_synthetic_file_with_foreign_ids_is_refused_on_resume(tmp_path):
     with pytest.raises(ValueError, match="synthetic.npz: item id 10000 is outside the catalogue"):
         self_improve(cfg)
     assert os.path.exists(Path(cfg.run_dir) / "iter_0" / "model.pt")  # nothing written before is lost
+
+
+def test_fit_ignores_the_config_files_iterations(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "iterations: 2\ndata:\n  dataset: synthetic-tiny\n  max_len: 20\nmodel:\n  hidden: 8\n  heads: 1\n  layers: 1\n"
+        "trainer:\n  max_epochs: 1\n  accelerator: cpu\n  progress_bar: false\nlogger:\n  kind: none\n"
+    )
+    assert main(["--log_level", "WARNING", "fit", "--config", str(cfg), "--run_dir", str(tmp_path / "r")]) == 0
+    assert len(json.loads((tmp_path / "r" / "results.json").read_text())) == 1

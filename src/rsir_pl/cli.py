@@ -121,6 +121,8 @@ def _dispatch(ns: Any) -> int:
         from rsir_pl.loop.runner import self_improve
 
         config = _run_config(getattr(ns, cmd))
+        if cmd == "fit":
+            config.iterations = 0  # a config file's iterations apply to self-improve only
         records = self_improve(config)
         _print_records(records, config)
         return 0
