@@ -285,7 +285,7 @@ class GenerationConfig:
     nlist: int = 256
     nprobe: int = 16
     index_device: str = "auto"
-    batch_size: int = 2048
+    batch_size: int = 256
     chunk_items: int = 65536
     kv_cache: bool = True
     max_synthetic_ratio: Optional[float] = None
