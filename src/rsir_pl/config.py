@@ -410,6 +410,12 @@ NON_RESULT_KEYS = (
     ("iterations",),  # extending K on resume is allowed
     ("trainer", "progress_bar"),
     ("generation", "progress"),
+    # proven not to change results: generation is keyed per row (batch-size independent), the
+    # cached decoding equals re-encoding, chunking only bounds memory, metrics are sums
+    ("generation", "batch_size"),
+    ("generation", "chunk_items"),
+    ("generation", "kv_cache"),
+    ("data", "eval_batch_size"),
     ("data", "num_workers"),
     ("base_from",),
 )
