@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="model.pt written by the loop (or a run directory: its iter_0/model.pt); "
         "default: a freshly initialised SASRec (hidden 64, 2 layers)",
     )
-    p.add_argument("--batch-size", type=int, default=2048, help="generation rows decoded together (%(default)s)")
+    p.add_argument("--batch-size", type=int, default=256, help="generation rows decoded together (%(default)s)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="model device (%(default)s)")
     p.add_argument("--reference-seeds", type=int, default=200, help="seeds run by the reference (%(default)s)")
     p.add_argument(
