@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--m", type=int, default=10, help="attempts per seed (%(default)s)")
     p.add_argument("--tau", type=int, default=20, help="fidelity rank threshold (%(default)s)")
     p.add_argument("--p", type=float, default=0.5, help="exploitation probability (%(default)s)")
-    p.add_argument("--batch-size", type=int, default=2048, help="generation rows decoded together (%(default)s)")
+    p.add_argument("--batch-size", type=int, default=256, help="generation rows decoded together (%(default)s)")
     p.add_argument("--chunk-items", type=int, default=65536, help="exact: items scored at once (%(default)s)")
     p.add_argument("--nlist", type=int, default=1024, help="faiss-ivf cells (%(default)s)")
     p.add_argument("--nprobe", type=int, default=16, help="faiss-ivf cells searched (%(default)s)")
