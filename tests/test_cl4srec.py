@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
-from rsir_pl.config import GenerationConfig, ModelConfig
-from rsir_pl.data.split import LeaveOneOutSplit
-from rsir_pl.data.synthetic import SyntheticSpec, synthetic_dataset
-from rsir_pl.generation.generator import Generator
-from rsir_pl.generation.reference import reference_generate
+from backbone_checks import check_generator_matches_reference, check_generator_runs
+from rsir_pl.config import ModelConfig
 from rsir_pl.models import build_model, load_model, save_model
 from rsir_pl.models.cl4srec import CL4SRec
 
 N_ITEMS = 30
 MAX_LEN = 12
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny ops on a busy 2-core machine run ~30x faster on one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_model(
@@ -251,28 +238,9 @@ def test_overfit_one_batch() -> None:
 
 
 # ---------------------------------------------------------------------- generation
-def tiny_split() -> LeaveOneOutSplit:
-    ds = synthetic_dataset(SyntheticSpec(num_users=40, num_items=60, num_groups=4))
-    return LeaveOneOutSplit.from_sequences(ds.sequences, ds.num_items)
-
-
 def test_generator_runs() -> None:
-    split = tiny_split()
-    model = make_model(num_items=split.num_items, max_len=20)
-    result = Generator(GenerationConfig(max_len=20, m=2, progress=False), seed=0, iteration=0).run(
-        model, split.train(), split.held_out_items()
-    )
-    assert result.stats["attempts"] > 0
-    assert len(result.sequences) == result.stats["kept_sequences"]
+    check_generator_runs(lambda n, length: make_model(num_items=n, max_len=length))
 
 
 def test_generator_matches_reference() -> None:
-    split = tiny_split()
-    model = make_model(num_items=split.num_items, max_len=20).double().eval()
-    D, held = split.train(), split.held_out_items()
-    cfg = GenerationConfig(max_len=20, m=2, progress=False)
-    batched = Generator(cfg, seed=3, iteration=1).generate(model, D, held)
-    ref = reference_generate(model, D, held, cfg, seed=3, iteration=1)
-    assert batched.sequences.equals(ref.sequences)
-    assert (batched.accepted == ref.accepted).all()
-    assert batched.accepted.sum() > 0
+    check_generator_matches_reference(lambda n, length: make_model(num_items=n, max_len=length))

@@ -11,14 +11,13 @@ that an interrupted export never leaves a truncated file behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from rsir_pl.atomic import atomic_open
 from rsir_pl.data.store import SequenceStore
 
 FORMATS = ("sequences", "inter")
@@ -193,21 +192,12 @@ def _is_plain_int(token: str) -> bool:
 
 
 def _atomic_write_lines(path: Path, lines: Iterator[str]) -> None:
-    """Stream ``lines`` into a temporary file next to ``path``, fsync, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            buf: list[str] = []
-            for line in lines:
-                buf.append(line)
-                if len(buf) >= 8192:
-                    fh.write("".join(buf))
-                    buf.clear()
-            fh.write("".join(buf))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Stream ``lines`` into ``path`` atomically, in blocks of 8,192 lines."""
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as fh:
+        buf: list[str] = []
+        for line in lines:
+            buf.append(line)
+            if len(buf) >= 8192:
+                fh.write("".join(buf))
+                buf.clear()
+        fh.write("".join(buf))

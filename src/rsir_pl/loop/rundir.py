@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from rsir_pl.atomic import atomic_write_bytes
 from rsir_pl.data.store import SequenceStore
 
 MANIFEST = "manifest.json"
@@ -59,14 +58,14 @@ class RunDir:
 
     def _save_manifest(self) -> None:
         data = json.dumps({"format": "rsir_pl.manifest/1", "files": self._manifest}, indent=1, sort_keys=True)
-        _atomic_write(self.path / MANIFEST, data.encode())
+        atomic_write_bytes(self.path / MANIFEST, data.encode())
 
     # ------------------------------------------------------------------ writing
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Atomically write ``rel`` and record its hash in the manifest."""
         if not self.writer:
             return
-        _atomic_write(self.path / rel, data)
+        atomic_write_bytes(self.path / rel, data)
         self._manifest[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         self._save_manifest()
 
@@ -166,20 +165,6 @@ class RunDir:
             raise RunDirError(f"{self.path}: holds files of an unknown run (no valid {RUN_INFO}); use an empty run_dir")
         self.write_json(RUN_INFO, {"format": "rsir_pl.run/2", "settings": settings})
         return False
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 _MISSING = object()
