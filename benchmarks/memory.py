@@ -8,7 +8,7 @@ itself with ``--child``) so that each backend's peak resident memory (ru_maxrss)
 
 * exact: the catalogue scored in chunks of --chunk-items (default 65,536) items;
 * faiss-ivf: a clustered index (--nlist, --nprobe), with the generator's exact twin measuring the
-  agreement on the first --agreement-rows rows of every step (the loop's default behaviour).
+  agreement on the first --agreement-rows rows of every 4th step (the loop's default behaviour).
 
     python benchmarks/memory.py                        # 1M items, exact and faiss-ivf
     python benchmarks/memory.py --backends exact faiss faiss-ivf
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--agreement-rows",
         type=int,
         default=64,
-        help="faiss-ivf: rows per step checked against the exact twin (generator default 64; 0 = off)",
+        help="faiss-ivf: rows of every 4th step checked against the exact twin (loop default 32; 0 = off)",
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="model device (%(default)s)")
     p.add_argument("--seed", type=int, default=0)
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "hidden state is close to its last input embedding. Acceptance and kept counts therefore say nothing "
         "about a trained model."
         + (
-            f" faiss-ivf runs with the generator's exact twin on the first {args.agreement_rows} rows of every step "
+            f" faiss-ivf runs with the generator's exact twin on the first {args.agreement_rows} rows of every 4th step "
             "(counted in 'generate s', outside the four profile shares)."
             if "faiss-ivf" in args.backends and args.agreement_rows
             else ""

@@ -291,6 +291,7 @@ class GenerationConfig:
     max_synthetic_ratio: Optional[float] = None
     generator_checkpoint: Optional[str] = None
     progress: bool = True
+    ivf_agreement_rows: int = 32
     method: str = "rsir"
     num_sequences: Optional[int] = None
     reorder_ratio: float = 0.0
@@ -319,6 +320,7 @@ class GenerationConfig:
         _check(1 <= self.nprobe, "generation.nprobe", "must be >= 1", self.nprobe)
         _choice(self.index_device, "generation.index_device", ("auto", "cpu", "gpu"))
         _check(self.batch_size >= 1, "generation.batch_size", "must be >= 1", self.batch_size)
+        _check(self.ivf_agreement_rows >= 0, "generation.ivf_agreement_rows", "must be >= 0", self.ivf_agreement_rows)
         _check(self.chunk_items >= 1, "generation.chunk_items", "must be >= 1", self.chunk_items)
         if self.max_synthetic_ratio is not None:
             _check(
@@ -410,6 +412,7 @@ NON_RESULT_KEYS = (
     ("iterations",),  # extending K on resume is allowed
     ("trainer", "progress_bar"),
     ("generation", "progress"),
+    ("generation", "ivf_agreement_rows"),
     # proven not to change results: generation is keyed per row (batch-size independent), the
     # cached decoding equals re-encoding, chunking only bounds memory, metrics are sums
     ("generation", "batch_size"),

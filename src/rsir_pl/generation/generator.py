@@ -100,7 +100,7 @@ class Generator:
         self.check: FidelityCheck = make_check(config.fidelity, config.tau)
         #: for faiss-ivf: the exact check run beside the approximate one on a sample of rows
         self._exact_twin: tuple[CatalogueIndex, FidelityCheck] | None = None
-        self.agreement_rows = 32
+        self.agreement_rows = config.ivf_agreement_rows
         self.agreement_every = 4
 
     # ------------------------------------------------------------------ public API
@@ -126,7 +126,7 @@ class Generator:
         model.eval()
         if index is None:
             index = self.build_index(model)
-        if cfg.fidelity == "faiss-ivf":
+        if cfg.fidelity == "faiss-ivf" and self.agreement_rows > 0:
             with torch.inference_mode():
                 emb = model.output_embeddings().detach()
             self._exact_twin = (build_index("exact", emb, chunk_items=cfg.chunk_items), make_check("exact", cfg.tau))
