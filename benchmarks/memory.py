@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         "hidden state is close to its last input embedding. Acceptance and kept counts therefore say nothing "
         "about a trained model."
         + (
-            f" faiss-ivf runs with the generator's exact twin on the first {args.agreement_rows} rows of every 4th step "
+            f" faiss-ivf runs with the generator's exact twin on the first {args.agreement_rows} rows of every "
+            "4th step "
             "(counted in 'generate s', outside the four profile shares)."
             if "faiss-ivf" in args.backends and args.agreement_rows
             else ""
