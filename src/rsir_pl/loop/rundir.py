@@ -154,7 +154,7 @@ class RunDir:
             info = self.read_json(RUN_INFO)
             from rsir_pl.config import strip_non_result
 
-            diffs = _diff(strip_non_result(info.get("settings", {})), settings, defaults or {})
+            diffs = settings_diff(strip_non_result(info.get("settings", {})), settings, defaults or {})
             if diffs:
                 raise RunDirError(
                     f"{self.path}: created by a run with different settings, refusing to resume "
@@ -170,7 +170,7 @@ class RunDir:
 _MISSING = object()
 
 
-def _diff(old: Any, new: Any, defaults: Any, prefix: str = "") -> list[str]:
+def settings_diff(old: Any, new: Any, defaults: Any, prefix: str = "") -> list[str]:
     """Differences between stored and new settings; a key the stored run lacks is no difference
     when the new value is its default, and keys the new settings lack are ignored."""
     if isinstance(new, dict):
@@ -183,7 +183,7 @@ def _diff(old: Any, new: Any, defaults: Any, prefix: str = "") -> list[str]:
                 if new[k] != def_d.get(k, _MISSING):
                     out.append(f"{prefix}{k}: (not set) -> {new[k]!r}")
                 continue
-            out += _diff(o, new[k], def_d.get(k, _MISSING), f"{prefix}{k}.")
+            out += settings_diff(o, new[k], def_d.get(k, _MISSING), f"{prefix}{k}.")
         return out
     if old != new:
         return [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]

@@ -34,7 +34,7 @@ from rsir_pl.loop import faults
 from rsir_pl.loop import results as R
 from rsir_pl.loop.callback import SelfImproveCallback, generate_for_next_iteration
 from rsir_pl.loop.faults import KillSwitch
-from rsir_pl.loop.rundir import RunDir
+from rsir_pl.loop.rundir import RunDir, settings_diff
 from rsir_pl.models import build_model, load_model, model_payload
 from rsir_pl.models.base import SequentialRecommender
 from rsir_pl.models.losses import adaptive_item_weights, golden_real_weight
@@ -237,11 +237,11 @@ def _import_base(config: RunConfig, rundir: RunDir) -> None:
     if not source.has("run.json") or not source.has("iter_0/model.pt"):
         raise RuntimeError(f"base_from={config.base_from}: no finished iteration 0 (iter_0/model.pt) there")
     theirs = strip_non_result(source.read_json("run.json")["settings"])
-    ours = config.result_settings()
-    diffs = [k for k in BASE_SECTIONS if theirs.get(k) != ours.get(k)]
+    ours, defaults = config.result_settings(), RunConfig().result_settings()
+    diffs = settings_diff({k: theirs.get(k) for k in BASE_SECTIONS}, {k: ours[k] for k in BASE_SECTIONS}, defaults)
     if diffs:
         raise RuntimeError(
-            f"base_from={config.base_from}: its base was trained with other {', '.join(diffs)} settings; "
+            f"base_from={config.base_from}: its base was trained with other settings ({'; '.join(diffs[:6])}); "
             "a base can only be reused when seed, data, model and trainer settings are equal"
         )
     for name in ("model.pt", "fit.json", "history.json"):
