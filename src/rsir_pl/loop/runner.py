@@ -53,6 +53,8 @@ def self_improve(
     if rank == 0:
         resumed = rundir.claim(config.result_settings(), RunConfig().result_settings())
         rundir.write_text("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        starts = rundir.read_json("provenance.json") if rundir.has("provenance.json") else []
+        rundir.write_json("provenance.json", [*starts, environment()])
         if resumed:
             problems = rundir.verify()
             if problems:
@@ -223,6 +225,48 @@ def _iteration(
         rec["seconds"],
     )
     return rec, model
+
+
+def environment() -> dict[str, Any]:
+    """Where and with what this process runs (recorded at every start of a run)."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    import torch
+
+    import rsir_pl
+
+    revision = None
+    try:
+        here = os.path.dirname(rsir_pl.__file__)
+        revision = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        if revision and dirty:
+            revision += "+dirty"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "rsir_pl": rsir_pl.__version__,
+        "revision": revision,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "host": platform.node(),
+        "argv": sys.argv,
+    }
 
 
 #: what a base model depends on (generation settings do not change iteration 0)
