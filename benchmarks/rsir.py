@@ -37,7 +37,15 @@ def report(run_dir: Path, command: str) -> str:
     records = json.loads((run_dir / "results.json").read_text())
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     d, m, g, t = cfg["data"], cfg["model"], cfg["generation"], cfg["trainer"]
+    prov_path = run_dir / "provenance.json"
+    starts = json.loads(prov_path.read_text()) if prov_path.exists() else []
+    prov = "; ".join(
+        f"{p['started']} at `{p['revision']}` with {p['torch_threads']} torch thread(s)"
+        + (f" on {p['cuda']}" if p.get("cuda") else "")
+        for p in starts
+    )
     lines = [
+        *([f"Run started (and resumed): {prov}.", ""] if prov else []),
         f"Setting: {m['backbone']} hidden {m['hidden']}, {m['layers']} layers, dropout {m['dropout']}, loss "
         f"{m['loss']}, max_len {d['max_len']}, batch {d['batch_size']}, history masked: {d['mask_history']}; "
         f"early stopping on validation NDCG@10, patience {t['patience']}; seed {cfg['seed']}; generation preset "
