@@ -6,9 +6,18 @@ import math
 
 import torch
 
-from backbone_checks import check_generator_matches_reference, check_generator_runs
+from backbone_checks import (
+    batch_seqs,
+    check_cached_decoding,
+    check_causal,
+    check_generator_matches_reference,
+    check_generator_runs,
+    check_padding_invariance,
+    check_round_trip,
+    check_select_decoding,
+)
 from rsir_pl.config import ModelConfig
-from rsir_pl.models import build_model, load_model, save_model
+from rsir_pl.models import build_model
 from rsir_pl.models.cl4srec import CL4SRec
 
 N_ITEMS = 30
@@ -25,18 +34,6 @@ def make_model(
     return CL4SRec(num_items, max_len, cfg).eval()
 
 
-def batch_seqs() -> torch.Tensor:
-    """Left-padded rows of different lengths, one of them all padding."""
-    return torch.tensor(
-        [
-            [0, 0, 0, 0, 3, 7, 9, 2],
-            [1, 4, 5, 6, 7, 8, 9, 10],
-            [0, 0, 0, 0, 0, 0, 0, 11],
-            [0, 0, 0, 0, 0, 0, 0, 0],
-        ]
-    )
-
-
 def real_items(row: torch.Tensor) -> list[int]:
     return [int(x) for x in row if x != 0]
 
@@ -45,16 +42,6 @@ def real_items(row: torch.Tensor) -> list[int]:
 def test_registry_builds_cl4srec() -> None:
     model = build_model(ModelConfig(backbone="cl4srec", hidden=8, layers=1, heads=2), N_ITEMS, MAX_LEN)
     assert isinstance(model, CL4SRec)
-
-
-def test_save_load_round_trip(tmp_path) -> None:
-    model = make_model()
-    save_model(model, tmp_path / "m.pt")
-    loaded = load_model(tmp_path / "m.pt").eval()
-    assert isinstance(loaded, CL4SRec)
-    seqs = batch_seqs()
-    with torch.no_grad():
-        torch.testing.assert_close(loaded.encode(seqs), model.encode(seqs))
 
 
 def test_shapes_and_no_nan() -> None:
@@ -77,57 +64,6 @@ def test_mask_token_is_never_a_candidate() -> None:
         e = model.embed(torch.tensor([[model.mask_token, 1]]), torch.tensor([[0, 0]]))
         assert not torch.allclose(e[0, 0], e[0, 1])
         assert e[0, 0].abs().sum() > 0
-
-
-def test_causal() -> None:
-    model = make_model()
-    seqs = batch_seqs()[:2]
-    changed = seqs.clone()
-    changed[:, -1] = 13
-    changed[1, -3] = 14
-    with torch.no_grad():
-        h, h2 = model.encode(seqs), model.encode(changed)
-    torch.testing.assert_close(h[0, :-1], h2[0, :-1], atol=1e-6, rtol=0)
-    torch.testing.assert_close(h[1, :-3], h2[1, :-3], atol=1e-6, rtol=0)
-    assert not torch.allclose(h[1, -1], h2[1, -1])
-
-
-def test_padding_invariance() -> None:
-    model = make_model()
-    seqs = batch_seqs()
-    padded = torch.cat([torch.zeros(4, 3, dtype=torch.long), seqs], dim=1)
-    with torch.no_grad():
-        h, hp = model.encode(seqs), model.encode(padded)[:, 3:]
-    real = seqs != 0
-    torch.testing.assert_close(h[real], hp[real], atol=1e-5, rtol=0)
-
-
-def test_cached_decoding_matches_reencoding() -> None:
-    model = make_model()
-    seqs = batch_seqs()
-    new = torch.tensor([[12, 13, 14, 15], [16, 17, 18, 19], [20, 21, 22, 23], [24, 25, 26, 27]])
-    with torch.no_grad():
-        h, state = model.start_decoding(seqs)
-        torch.testing.assert_close(h, model.last_hidden(seqs), atol=1e-5, rtol=0)
-        full = seqs
-        for step in range(new.shape[1]):
-            h, state = model.extend_decoding(state, new[:, step])
-            full = torch.cat([full, new[:, step : step + 1]], dim=1)
-            torch.testing.assert_close(h, model.last_hidden(full), atol=1e-5, rtol=0)
-
-
-def test_select_decoding_keeps_rows() -> None:
-    model = make_model()
-    seqs = batch_seqs()
-    rows = torch.tensor([2, 0])
-    with torch.no_grad():
-        _, state = model.start_decoding(seqs)
-        _, state = model.extend_decoding(state, torch.tensor([12, 13, 14, 15]))
-        state = model.select_decoding(state, rows)
-        h, _ = model.extend_decoding(state, torch.tensor([20, 21]))
-        full = torch.cat([seqs, torch.tensor([[12], [13], [14], [15]])], dim=1)[rows]
-        full = torch.cat([full, torch.tensor([[20], [21]])], dim=1)
-        torch.testing.assert_close(h, model.last_hidden(full), atol=1e-5, rtol=0)
 
 
 # ---------------------------------------------------------------------- augmentations
@@ -244,3 +180,23 @@ def test_generator_runs() -> None:
 
 def test_generator_matches_reference() -> None:
     check_generator_matches_reference(lambda n, length: make_model(num_items=n, max_len=length))
+
+
+def test_causal() -> None:
+    check_causal(make_model())
+
+
+def test_padding_invariance() -> None:
+    check_padding_invariance(make_model())
+
+
+def test_cached_decoding_matches_reencoding() -> None:
+    check_cached_decoding(make_model())
+
+
+def test_select_decoding_keeps_rows() -> None:
+    check_select_decoding(make_model())
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    check_round_trip(make_model(), tmp_path / "m.pt")
