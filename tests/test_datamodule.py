@@ -236,3 +236,57 @@ def test_shard_sampler_covers_each_user_exactly_once(n, world):
     shards = [list(ShardSampler(n, r, world)) for r in range(world)]
     assert sorted(i for s in shards for i in s) == list(range(n))
     assert [len(ShardSampler(n, r, world)) for r in range(world)] == [len(s) for s in shards]
+
+
+def item_time(items):
+    """Timestamps that name their item, so a batch's times can be checked cell by cell."""
+    items = np.asarray(items)
+    return np.where(items > 0, items * 10.0 + 0.5, np.nan)
+
+
+def make_timed_dm(max_len=50):
+    ds, seqs = make_dataset()
+    ds.times = item_time(ds.sequences.items)
+    dm = SequenceDataModule(DataConfig(max_len=max_len, batch_size=7, eval_batch_size=16), dataset=ds)
+    dm.setup()
+    return dm, seqs
+
+
+@pytest.mark.parametrize("max_len", [50, 4])
+def test_timed_train_batches_carry_key_and_query_times(max_len):
+    dm, _ = make_timed_dm(max_len)
+    synthetic = SequenceStore.from_lists([[3, 4, 5], [6, 7]], root=[0, 1], generation=[1, 1])
+    dm.expand(synthetic)
+    assert dm.has_times
+    seen_synthetic = 0
+    for batch in dm.train_dataloader():
+        inp, tgt = batch["input"].numpy(), batch["target"].numpy()
+        tk, tq = batch["time_key"].numpy(), batch["time_query"].numpy()
+        assert tk.shape == inp.shape == tq.shape
+        for row in range(len(inp)):
+            if batch["synthetic"][row]:
+                seen_synthetic += 1
+                assert np.isnan(tk[row]).all() and np.isnan(tq[row]).all()
+            else:
+                np.testing.assert_array_equal(tk[row], item_time(inp[row]))
+                real = tgt[row] > 0
+                np.testing.assert_array_equal(tq[row][real], item_time(tgt[row][real]))
+    assert seen_synthetic == 2
+
+
+@pytest.mark.parametrize("stage", ["valid", "test"])
+def test_timed_eval_batches_query_at_the_target_time(stage):
+    dm, _ = make_timed_dm(max_len=5)
+    batch = dm.eval_batch(np.arange(10), stage)
+    inp, tk, tq = batch["input"].numpy(), batch["time_key"].numpy(), batch["time_query"].numpy()
+    np.testing.assert_array_equal(tk, item_time(inp))
+    np.testing.assert_array_equal(tq[:, -1], item_time(batch["target"].numpy()))
+    # earlier query times are those of the next key
+    np.testing.assert_array_equal(tq[:, :-1][inp[:, 1:] > 0], tk[:, 1:][inp[:, 1:] > 0])
+
+
+def test_untimed_batches_have_no_times():
+    dm, _ = make_dm()
+    assert not dm.has_times
+    batch = next(iter(dm.train_dataloader()))
+    assert "time_key" not in batch and "time_key" not in dm.eval_batch(np.arange(3), "test")

@@ -128,3 +128,78 @@ def test_select_decoding_keeps_rows(norm: str, l2norm: bool) -> None:
 
 def test_save_load_round_trip(tmp_path) -> None:
     check_round_trip(make_model("true_len", True), tmp_path / "m.pt")
+
+
+# ---------------------------------------------------------------------------- time bias
+def timed_model(**kw) -> HSTU:
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone="hstu", hidden=16, layers=2, heads=2, dropout=0.0, hstu_time_bias=True, **kw)
+    model = HSTU(N_ITEMS, MAX_LEN, cfg).eval()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.tab.normal_(std=1.0)  # large enough that a wrong bucket shows in the output
+    return model
+
+
+def timed_batch(seed: int = 0) -> dict[str, torch.Tensor]:
+    seqs = batch_seqs()
+    g = torch.Generator().manual_seed(seed)
+    gaps = torch.exp(torch.rand(seqs.shape, generator=g, dtype=torch.float64) * 15)
+    times = gaps.cumsum(dim=1)
+    key = times.masked_fill(seqs == 0, float("nan"))
+    query = torch.cat([times[:, 1:], times[:, -1:] + 100.0], dim=1)
+    return {"input": seqs, "time_key": key, "time_query": query}
+
+
+def test_time_buckets_follow_the_published_bucketisation() -> None:
+    from rsir_pl.models.hstu import time_buckets
+
+    q = torch.tensor([[0.0, 1.0, 2.0, 100.0, 1e300, float("nan")]], dtype=torch.float64)
+    k = torch.zeros(1, 1, dtype=torch.float64)
+    got = time_buckets(q, k)[0, :, 0].tolist()
+    assert got == [0, 0, math.floor(math.log(2) / 0.301), math.floor(math.log(100) / 0.301), 128, -1]
+    assert time_buckets(q, k)[0, 2, 0] == time_buckets(k, q[:, 2:3])[0, 0, 0]  # |gap|
+
+
+def test_time_bias_changes_outputs_and_is_skipped_without_times() -> None:
+    model = timed_model()
+    batch = timed_batch()
+    plain = model.encode(batch["input"])
+    timed = model.encode_batch(batch)
+    real = batch["input"] != 0
+    assert not torch.allclose(plain[real], timed[real])
+    untimed = {**batch, "time_key": torch.full_like(batch["time_key"], float("nan"))}
+    torch.testing.assert_close(model.encode_batch(untimed), plain)
+    assert torch.isfinite(timed).all()
+
+
+def test_time_bias_is_causal() -> None:
+    """Position i sees item i+1's time (its query time) but nothing later."""
+    model = timed_model()
+    batch = timed_batch()
+    base = model.encode_batch(batch)
+    cut = batch["input"].shape[1] - 4
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["input"][:, cut + 1 :] = (changed["input"][:, cut + 1 :] % N_ITEMS) + 1
+    changed["time_key"][:, cut + 1 :] += 1e6
+    changed["time_query"][:, cut:] += 1e6
+    out = model.encode_batch(changed)
+    torch.testing.assert_close(out[:, :cut], base[:, :cut])
+
+
+def test_time_bias_trains() -> None:
+    model = timed_model(loss="ce").train()
+    batch = timed_batch()
+    batch["target"] = torch.roll(batch["input"], -1, dims=1) * (batch["input"] != 0)
+    batch["target"][:, -1] = 1
+    batch["synthetic"] = torch.zeros(len(batch["input"]), dtype=torch.bool)
+    loss = model.training_step(batch, 0)
+    loss.backward()
+    assert all(layer.tab.grad is not None and layer.tab.grad.abs().sum() > 0 for layer in model.layers)
+
+
+def test_time_bias_is_for_hstu_only() -> None:
+    from rsir_pl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="model.hstu_time_bias"):
+        ModelConfig(backbone="sasrec", hstu_time_bias=True)

@@ -289,3 +289,18 @@ def test_read_any_dispatches_on_suffix(tmp_path):
 def test_read_any_parquet(tmp_path):
     path = parquet(tmp_path, "p.parquet", {"user": ["u", "u"], "item": ["b", "a"], "timestamp": [2, 1]})
     assert original(read_any(path, k_core=0)) == {"u": ["a", "b"]}
+
+
+def test_csv_keeps_timestamps_parallel_to_items(tmp_path):
+    rows = [("b", "x", 30), ("a", "y", 7), ("b", "y", 10), ("a", "x", 9), ("b", "z", 20)]
+    ds = read_interaction_log(write_csv(tmp_path, "timed.csv", rows), k_core=0)
+    assert original(ds) == {"a": ["y", "x"], "b": ["y", "z", "x"]}
+    assert ds.times is not None and ds.times.tolist() == [7.0, 9.0, 10.0, 20.0, 30.0]
+
+
+def test_inter_keeps_timestamps_only_when_the_file_has_them(tmp_path):
+    timed = read_recbole_inter(write(tmp_path, "toy.inter", INTER), k_core=0)
+    assert timed.times is not None and len(timed.times) == timed.sequences.num_interactions
+    path = tmp_path / "untimed.inter"
+    path.write_text("user_id:token\titem_id:token\nx\tb\nx\ta\n")
+    assert read_recbole_inter(path, k_core=0).times is None

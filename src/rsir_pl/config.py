@@ -104,6 +104,10 @@ class ModelConfig:
         reorder_ratio: CL4SRec reorder ratio (beta).
         hstu_norm: HSTU attention normalisation: n_padded (published), true_len or softmax.
         hstu_l2norm: HSTU L2-normalises user and item embeddings.
+        hstu_time_bias: HSTU adds the published relative time bias (129 log-spaced buckets of the
+            gap, in the data's time unit, from the query's timestamp to each key's) where both
+            timestamps exist; needs a dataset with timestamps. Synthetic sequences and generation
+            carry none, so for them the bias is skipped (position bias only).
     """
 
     backbone: str = "sasrec"
@@ -132,6 +136,7 @@ class ModelConfig:
     reorder_ratio: float = 0.6
     hstu_norm: str = "n_padded"
     hstu_l2norm: bool = False
+    hstu_time_bias: bool = False
 
     def __post_init__(self) -> None:
         _choice(self.backbone, "model.backbone", BACKBONES)
@@ -160,6 +165,12 @@ class ModelConfig:
         _check(self.weight_decay >= 0, "model.weight_decay", "must be >= 0", self.weight_decay)
         _check(self.cl_weight >= 0, "model.cl_weight", "must be >= 0", self.cl_weight)
         _choice(self.hstu_norm, "model.hstu_norm", ("n_padded", "true_len", "softmax"))
+        _check(
+            not self.hstu_time_bias or self.backbone == "hstu",
+            "model.hstu_time_bias",
+            f"applies to backbone hstu only (backbone is {self.backbone!r})",
+            self.hstu_time_bias,
+        )
         if self.generation_decay is not None:
             _check(
                 0.0 < self.generation_decay <= 1.0,

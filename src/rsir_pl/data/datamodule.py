@@ -136,7 +136,9 @@ class SequenceDataModule(L.LightningDataModule):
             return
         if self._dataset is None:
             self._dataset = load_dataset(self.config.dataset, k_core=self.config.k_core)
-        self.split = LeaveOneOutSplit.from_sequences(self._dataset.sequences, self._dataset.num_items)
+        self.split = LeaveOneOutSplit.from_sequences(
+            self._dataset.sequences, self._dataset.num_items, self._dataset.times
+        )
         self.train_store = self.split.train()
 
     @property
@@ -150,6 +152,25 @@ class SequenceDataModule(L.LightningDataModule):
     def num_items(self) -> int:
         """Catalogue size N (ids 1..N)."""
         return self.dataset.num_items
+
+    @property
+    def has_times(self) -> bool:
+        """Whether the dataset carries interaction timestamps (batches then hold ``time_key`` and
+        ``time_query``; synthetic sequences have none and carry NaN)."""
+        self.setup()
+        assert self.split is not None
+        return self.split.full_times is not None
+
+    def _train_times(self) -> np.ndarray | None:
+        """Timestamps parallel to D_k's items: D_0's real times, NaN for synthetic sequences."""
+        assert self.split is not None and self.train_store is not None
+        d0_times = self.split.train_times()
+        if d0_times is None:
+            return None
+        # D_k always starts with D_0 (expand and set_train_store keep it), so D_0's times lead
+        times = np.full(self.train_store.num_interactions, np.nan)
+        times[: len(d0_times)] = d0_times
+        return times
 
     @property
     def d0(self) -> SequenceStore:
@@ -211,18 +232,24 @@ class SequenceDataModule(L.LightningDataModule):
         assert store is not None
         max_len = self.config.max_len
         n_inputs = np.minimum(store.lengths[rows] - 1, max_len)
+        times = self._train_times()
 
         def collate(batch: list[int]) -> dict[str, torch.Tensor]:
             idx = rows[np.asarray(batch, dtype=np.int64)]
             width = int(min(max_len, store.lengths[idx].max() - 1))
             inp = store.padded(idx, width, drop_last=1)
             tgt = store.padded(idx, width) * (inp != 0)
-            return {
+            out = {
                 "input": torch.from_numpy(inp),
                 "target": torch.from_numpy(tgt),
                 "synthetic": torch.from_numpy(store.generation[idx] > 0),
                 "generation": torch.from_numpy(store.generation[idx]),
             }
+            if times is not None:
+                # query time of position j = time of its target (the next item)
+                out["time_key"] = torch.from_numpy(store.padded_values(times, idx, width, drop_last=1, fill=np.nan))
+                out["time_query"] = torch.from_numpy(store.padded_values(times, idx, width, fill=np.nan))
+            return out
 
         world, rank = self._world()
         dataset = _IndexDataset(len(rows))
@@ -260,6 +287,15 @@ class SequenceDataModule(L.LightningDataModule):
             "target": torch.from_numpy(target),
             "user": torch.from_numpy(users),
         }
+        if self.split.full_times is not None:
+            # the last query time is the target's own time: when the request is made, not what
+            times = self.split.full_times
+            batch["time_key"] = torch.from_numpy(
+                full.padded_values(times, users, self.config.max_len, drop_last=drop, fill=np.nan)
+            )
+            batch["time_query"] = torch.from_numpy(
+                full.padded_values(times, users, self.config.max_len, drop_last=drop - 1, fill=np.nan)
+            )
         if self.config.mask_history:
             hist_len = full.lengths[users] - drop
             batch["hist_rows"] = torch.from_numpy(np.repeat(np.arange(len(users)), hist_len))

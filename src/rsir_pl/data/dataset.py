@@ -25,6 +25,8 @@ class InteractionDataset:
 
     ``item_ids[i]`` is the original id (a string) of internal item ``i``; ``item_ids[0]`` is the
     padding placeholder ``""``. ``user_ids[u]`` is the original id of sequence ``u``.
+    ``times`` (float64, parallel to ``sequences.items``) holds each interaction's timestamp when
+    the source file has one (CSV/Parquet logs, ``.inter`` with a timestamp column), else None.
     """
 
     name: str
@@ -32,6 +34,7 @@ class InteractionDataset:
     num_items: int
     item_ids: np.ndarray
     user_ids: np.ndarray
+    times: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.sequences) != len(self.user_ids):
@@ -42,6 +45,10 @@ class InteractionDataset:
             self.sequences.items.min() < 1 or self.sequences.max_item > self.num_items
         ):
             raise ValueError("internal item ids must lie in 1..num_items")
+        if self.times is not None:
+            self.times = np.ascontiguousarray(self.times, dtype=np.float64)
+            if self.times.shape != self.sequences.items.shape:
+                raise ValueError("times needs one timestamp per stored interaction")
 
     @property
     def num_users(self) -> int:

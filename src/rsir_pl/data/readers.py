@@ -109,7 +109,7 @@ def read_recbole_inter(path: str | Path, name: str | None = None, k_core: int = 
             )
     if not rows:
         raise DataFormatError(path, "file has a header but no interactions")
-    return _from_rows(rows, name or path.stem, k_core, path)
+    return _from_rows(rows, name or path.stem, k_core, path, timed=it is not None)
 
 
 def read_interaction_log(
@@ -247,7 +247,8 @@ def _parquet_rows(path: Path, user_col: str, item_col: str, time_col: str) -> li
     return rows
 
 
-def _from_rows(rows: Iterable[tuple], name: str, k_core: int, path: Path) -> InteractionDataset:
+def _from_rows(rows: Iterable[tuple], name: str, k_core: int, path: Path, timed: bool = True) -> InteractionDataset:
+    """Chronological sequences from ``(user, item, time, row)`` tuples; ``timed`` keeps the times."""
     rows = list(rows)
     users = np.array([r[0] for r in rows], dtype=object)
     items = np.array([r[1] for r in rows], dtype=object)
@@ -259,17 +260,22 @@ def _from_rows(rows: Iterable[tuple], name: str, k_core: int, path: Path) -> Int
     users, items, ts, order_in_file = users[keep], items[keep], ts[keep], order_in_file[keep]
     # chronological per user; the original row order is the stable tie-breaker
     order = np.lexsort((order_in_file, ts, users.astype(str)))
-    users, items = users[order], items[order]
+    users, items, ts = users[order], items[order], ts[order]
     by_user: dict[str, list] = defaultdict(list)
-    for u, i in zip(users, items):
+    times_by_user: dict[str, list] = defaultdict(list)
+    for u, i, t in zip(users, items, ts):
         by_user[u].append(i)
+        times_by_user[u].append(t)
     user_list = sorted(by_user)
     seqs = [np.array(by_user[u], dtype=object) for u in user_list]
     store, item_ids = remap_items(seqs, raw_item_ids=items)
+    if timed:
+        ts = np.concatenate([np.asarray(times_by_user[u], dtype=np.float64) for u in user_list])
     return InteractionDataset(
         name=name,
         sequences=store,
         num_items=len(item_ids) - 1,
         item_ids=item_ids,
         user_ids=np.array(user_list, dtype=object),
+        times=ts if timed else None,
     )

@@ -29,10 +29,17 @@ class LeaveOneOutSplit:
     users: np.ndarray
     num_items: int
     skipped: int = 0
+    #: timestamps parallel to ``full.items`` when the dataset has them
+    full_times: np.ndarray | None = None
 
     @classmethod
-    def from_sequences(cls, sequences: SequenceStore, num_items: int) -> LeaveOneOutSplit:
-        """Split every sequence of ``sequences``; too-short ones are skipped and counted."""
+    def from_sequences(
+        cls, sequences: SequenceStore, num_items: int, times: np.ndarray | None = None
+    ) -> LeaveOneOutSplit:
+        """Split every sequence of ``sequences``; too-short ones are skipped and counted.
+
+        ``times`` (parallel to ``sequences.items``) is kept for the kept users' interactions.
+        """
         keep = np.flatnonzero(sequences.lengths >= MIN_SPLIT_LENGTH)
         skipped = len(sequences) - len(keep)
         if skipped:
@@ -48,7 +55,10 @@ class LeaveOneOutSplit:
         full = sequences.select(keep)
         full.root = np.arange(len(keep), dtype=np.int64)
         full.generation = np.zeros(len(keep), dtype=np.int64)
-        return cls(full=full, users=keep, num_items=num_items, skipped=skipped)
+        full_times = None
+        if times is not None:
+            full_times = np.asarray(times, dtype=np.float64)[_ranges(sequences.offsets[keep], sequences.lengths[keep])]
+        return cls(full=full, users=keep, num_items=num_items, skipped=skipped, full_times=full_times)
 
     @property
     def num_users(self) -> int:
@@ -72,6 +82,12 @@ class LeaveOneOutSplit:
         np.cumsum(lengths, out=offsets[1:])
         items = self.full.items[_ranges(self.full.offsets[:-1], lengths)]
         return SequenceStore(items, offsets, np.arange(len(lengths)), np.zeros(len(lengths)))
+
+    def train_times(self) -> np.ndarray | None:
+        """Timestamps parallel to :meth:`train`'s items (None without timestamps)."""
+        if self.full_times is None:
+            return None
+        return self.full_times[_ranges(self.full.offsets[:-1], self.full.lengths - 2)]
 
     def held_out_items(self) -> np.ndarray:
         """``[num_users, 2]``: the validation and test item of each user (never a fidelity target)."""

@@ -158,17 +158,32 @@ class SequenceStore:
         ``width`` items. ``align="left"`` puts padding on the left (the newest item in the last
         column); ``"right"`` puts it on the right.
         """
+        return self.padded_values(self.items, index, width, drop_last=drop_last, align=align, fill=0)
+
+    def padded_values(
+        self,
+        values: np.ndarray,
+        index: np.ndarray | Sequence[int],
+        width: int,
+        *,
+        drop_last: int = 0,
+        align: str = "left",
+        fill: float = 0,
+    ) -> np.ndarray:
+        """Like :meth:`padded` for a per-interaction array ``values`` parallel to ``items``
+        (e.g. timestamps): the same cells, ``fill`` at padding, ``values.dtype`` kept."""
         index = np.asarray(index, dtype=np.int64)
         ends = self.offsets[index + 1] - drop_last
         starts = np.maximum(self.offsets[index], ends - width)
         lengths = np.maximum(ends - starts, 0)
-        out = np.zeros((len(index), width), dtype=np.int64)
+        dtype = np.int64 if values is self.items else values.dtype
+        out = np.full((len(index), width), fill, dtype=dtype)
         if len(index) == 0:
             return out
         rows = np.repeat(np.arange(len(index)), lengths)
         within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         cols = within + (width - np.repeat(lengths, lengths) if align == "left" else 0)
-        out[rows, cols] = self.items[_ranges(starts, lengths)]
+        out[rows, cols] = values[_ranges(starts, lengths)]
         return out
 
     # ------------------------------------------------------------------ identity

@@ -64,6 +64,13 @@ def self_improve(
         _import_base(config, rundir)
     dm = datamodule or SequenceDataModule(config.data, seed=config.seed)
     dm.setup()
+    if config.model.hstu_time_bias and not dm.has_times:
+        from rsir_pl.config import ConfigError
+
+        raise ConfigError(
+            f"model.hstu_time_bias needs interaction timestamps, and dataset {config.data.dataset!r} has none "
+            "(sequence files carry no time; use a CSV/Parquet log or an .inter file with a timestamp column)"
+        )
     if config.iterations > 0 and config.generation.max_len > config.data.max_len:
         from rsir_pl.config import ConfigError
 

@@ -56,6 +56,11 @@ class SequentialRecommender(L.LightningModule):
         """Item table ``[N + 1, d]`` that hidden states are scored against (row 0 = padding)."""
         return self.item_emb.weight
 
+    def encode_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Hidden states of a training or evaluation batch; the default reads ``batch["input"]``
+        only (HSTU also reads the optional ``time_key``/``time_query`` timestamps)."""
+        return self.encode(batch["input"])
+
     def last_hidden(self, seqs: torch.Tensor) -> torch.Tensor:
         """Hidden state after the newest item of each left-padded sequence, ``[B, d]``."""
         return self.encode(seqs)[:, -1]
@@ -98,7 +103,7 @@ class SequentialRecommender(L.LightningModule):
         return None
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        h = self.encode(batch["input"])
+        h = self.encode_batch(batch)
         target = batch["target"]
         valid = target > 0
         targets = target[valid]
@@ -125,7 +130,7 @@ class SequentialRecommender(L.LightningModule):
     # ------------------------------------------------------------------ evaluation
     def ranking_scores(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Full-catalogue scores of an evaluation batch, history items masked when present."""
-        scores = self.score_all(self.last_hidden(batch["input"]))
+        scores = self.score_all(self.encode_batch(batch)[:, -1])
         if "hist_rows" in batch:
             scores[batch["hist_rows"], batch["hist_items"]] = NEG_INF
         return scores

@@ -7,11 +7,16 @@ A dense PyTorch version of the research code's layer (``generative-recommenders`
 * per layer: parameter-free LayerNorm, one bias-free linear map to U, V, Q, K through SiLU,
   attention ``SiLU(Q K^T + rab) / n`` under a causal mask (no softmax, no 1/sqrt(d)), output
   ``x + Linear(dropout(U * LayerNorm(A V)))``; no feed-forward block;
-* ``rab``: one learned scalar per relative distance, per layer, shared by the heads.
+* ``rab``: one learned scalar per relative distance, per layer, shared by the heads, plus (with
+  ``hstu_time_bias``) one learned scalar per time bucket ``clamp(floor(ln|t_q - t_k| / 0.301),
+  0, 128)``, ``t_q`` being the timestamp of the item the query position predicts and ``t_k`` the
+  key's timestamp.
 
 Differences from the research code, on purpose:
 
-* the timestamp part of ``rab`` is omitted: synthetic sequences carry no timestamps;
+* the time part of ``rab`` is added only where both timestamps exist: synthetic sequences and
+  generation carry none, so rows without timestamps get the position part alone (the research
+  code has no such rows);
 * ``n`` is ``max_len`` for ``hstu_norm="n_padded"`` (the research code divides by its padded
   length, ``max_len + 11`` output slots that do not exist here); ``"true_len"`` divides by the
   number of real keys a query sees and ``"softmax"`` is the ``softmax_rel_bias`` ablation;
@@ -36,11 +41,31 @@ from torch import nn
 from rsir_pl.config import ModelConfig
 from rsir_pl.models.base import FastDropout, SequentialRecommender, positions
 
+#: time buckets of the research code (its ``num_buckets``): indices 0..TIME_BUCKETS
+TIME_BUCKETS = 128
+#: bucket width in ln-seconds (the research code's ``_bucketization_fn``)
+TIME_BUCKET_WIDTH = 0.301
+
+
+def time_buckets(time_query: torch.Tensor, time_key: torch.Tensor) -> torch.Tensor:
+    """Bucket ``[B, Lq, Lk]`` of the gap between each query's and each key's timestamp.
+
+    ``time_query [B, Lq]`` is the timestamp of the item each position predicts, ``time_key
+    [B, Lk]`` that of each key; -1 where either is missing (NaN), so no time bias applies there.
+    """
+    gap = (time_query.unsqueeze(2) - time_key.unsqueeze(1)).double()
+    missing = torch.isnan(gap)
+    logs = torch.log(gap.abs().nan_to_num(1.0).clamp(min=1.0)) / TIME_BUCKET_WIDTH
+    bucket = logs.floor().clamp(0, TIME_BUCKETS).long()
+    return bucket.masked_fill(missing, -1)
+
 
 class HSTULayer(nn.Module):
     """One HSTU layer: x + f2(U * Norm(A(x) V(x))), attention pointwise or softmax."""
 
-    def __init__(self, hidden: int, heads: int, max_len: int, dropout: float, norm: str) -> None:
+    def __init__(
+        self, hidden: int, heads: int, max_len: int, dropout: float, norm: str, time_bias: bool = False
+    ) -> None:
         super().__init__()
         self.hidden = hidden
         self.heads = heads
@@ -51,6 +76,8 @@ class HSTULayer(nn.Module):
         self.out = nn.Linear(hidden, hidden)
         # relative position bias: distances 0..max_len-1 (causal, so only non-negative ones occur)
         self.rab = nn.Parameter(torch.zeros(max_len))
+        # relative time bias: one scalar per bucket 0..TIME_BUCKETS
+        self.tab = nn.Parameter(torch.zeros(TIME_BUCKETS + 1)) if time_bias else None
         self.drop = FastDropout(dropout)
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
@@ -64,9 +91,11 @@ class HSTULayer(nn.Module):
         k_pos: torch.Tensor,
         mask: torch.Tensor,
         past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        buckets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``x [B, Lq, d]``; positions ``q_pos [B, Lq]``, ``k_pos [B, Lk]`` (keys incl. ``past``);
-        ``mask [B, Lq, Lk]`` (True = the query may see the key); ``past`` = cached (K, V)."""
+        ``mask [B, Lq, Lk]`` (True = the query may see the key); ``past`` = cached (K, V);
+        ``buckets [B, Lq, Lk]`` = :func:`time_buckets` (-1 = no time bias) or None."""
         normed = F.layer_norm(x, (self.hidden,))
         u, v, q, k = F.silu(self.uvqk(normed)).chunk(4, dim=-1)
         q, k, v = self._heads(q), self._heads(k), self._heads(v)
@@ -74,7 +103,10 @@ class HSTULayer(nn.Module):
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         dist = (q_pos[:, :, None] - k_pos[:, None, :]).clamp(0, self.max_len - 1)
-        rab = self.rab[dist].unsqueeze(1)  # [B, 1, Lq, Lk], shared by the heads
+        rab = self.rab[dist]
+        if buckets is not None and self.tab is not None:
+            rab = rab + torch.where(buckets >= 0, self.tab[buckets.clamp(min=0)], 0.0)
+        rab = rab.unsqueeze(1)  # [B, 1, Lq, Lk], shared by the heads
         qk = q @ k.transpose(-1, -2)
         m = mask.unsqueeze(1)
         if self.norm == "softmax":
@@ -94,7 +126,7 @@ class HSTULayer(nn.Module):
 
 
 class HSTU(SequentialRecommender):
-    """Hierarchical Sequential Transduction Units over item ids (no timestamps)."""
+    """Hierarchical Sequential Transduction Units over item ids, with timestamps when given."""
 
     def __init__(self, num_items: int, max_len: int, config: ModelConfig | None = None) -> None:
         super().__init__(num_items, max_len, config)
@@ -102,7 +134,8 @@ class HSTU(SequentialRecommender):
         self.pos_emb = nn.Embedding(max_len, cfg.hidden)
         self.emb_drop = FastDropout(cfg.dropout)
         self.layers = nn.ModuleList(
-            HSTULayer(cfg.hidden, cfg.heads, max_len, cfg.dropout, cfg.hstu_norm) for _ in range(cfg.layers)
+            HSTULayer(cfg.hidden, cfg.heads, max_len, cfg.dropout, cfg.hstu_norm, cfg.hstu_time_bias)
+            for _ in range(cfg.layers)
         )
         self.final_ln = None if cfg.hstu_l2norm else nn.LayerNorm(cfg.hidden)
         self._init_weights()
@@ -111,6 +144,8 @@ class HSTU(SequentialRecommender):
             nn.init.trunc_normal_(self.pos_emb.weight, std=math.sqrt(1.0 / cfg.hidden))
             for layer in self.layers:
                 nn.init.normal_(layer.rab, std=0.02)
+                if layer.tab is not None:
+                    nn.init.normal_(layer.tab, std=0.02)
                 nn.init.xavier_uniform_(layer.out.weight)
 
     # ------------------------------------------------------------------ encoder
@@ -124,7 +159,9 @@ class HSTU(SequentialRecommender):
             return F.normalize(x, dim=-1, eps=1e-6)
         return self.final_ln(x)
 
-    def _run(self, seqs: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    def _run(
+        self, seqs: torch.Tensor, buckets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         valid = seqs != 0
         pos = positions(seqs)
         Lq = seqs.shape[1]
@@ -137,13 +174,18 @@ class HSTU(SequentialRecommender):
         nonpad = valid.unsqueeze(-1)
         cache = []
         for layer in self.layers:
-            x, kv = layer(x, pos, pos, mask)
+            x, kv = layer(x, pos, pos, mask, buckets=buckets)
             x = x * nonpad
             cache.append(kv)
         return self._post(x), cache
 
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
         return self._run(seqs)[0]
+
+    def encode_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.config.hstu_time_bias and "time_key" in batch:
+            return self._run(batch["input"], time_buckets(batch["time_query"], batch["time_key"]))[0]
+        return self.encode(batch["input"])
 
     def output_embeddings(self) -> torch.Tensor:
         if self.config.hstu_l2norm:
