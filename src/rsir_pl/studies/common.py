@@ -134,6 +134,21 @@ def png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def curves_per_iteration(records: dict[str, list[dict[str, Any]]], title: str) -> bytes:
+    """Test NDCG@10 and Recall@10 against the iteration, one line per label, as PNG bytes."""
+    fig, axes = figure(2)
+    for ax, m, name in zip(axes, ("ndcg@10", "recall@10"), ("NDCG@10", "Recall@10")):
+        for lab, recs in records.items():
+            ax.plot(range(len(recs)), [metric(r, m) for r in recs], "o-", label=lab)
+        ax.set_xlabel("iteration k")
+        ax.set_xticks(range(max((len(r) for r in records.values()), default=1)))
+        ax.set_title(f"test {name}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return png(fig)
+
+
 def write_study(
     path: Path,
     name: str,

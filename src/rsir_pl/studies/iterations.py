@@ -46,17 +46,8 @@ def run(base: RunConfig, grid: Any = None) -> Path:
         rows.append(row)
 
     def plot() -> bytes:
-        fig, axes = C.figure(2)
-        for ax, m, title in zip(axes, ("ndcg@10", "recall@10"), ("NDCG@10", "Recall@10")):
-            for lab in labels:
-                ax.plot(range(K + 1), [C.metric(r, m) for r in records[lab]], "o-", label=lab)
-            ax.set_xlabel("iteration k")
-            ax.set_title(f"test {title}")
-            ax.set_xticks(range(K + 1))
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.suptitle(f"{base.model.backbone} on {base.data.dataset}: with and without the fidelity check")
-        return C.png(fig)
+        title = f"{base.model.backbone} on {base.data.dataset}: with and without the fidelity check"
+        return C.curves_per_iteration(records, title)
 
     notes = ["`generated`: sequences added to D_k after iteration k (D'_{k+1})."]
     return C.write_study(

@@ -70,17 +70,8 @@ def run(base: RunConfig, grid: Any = None) -> Path:
     columns = list(rows[0])
 
     def plot() -> bytes:
-        fig, axes = C.figure(2)
-        for ax, m, title in zip(axes, ("ndcg@10", "recall@10"), ("NDCG@10", "Recall@10")):
-            for lab in labels:
-                ax.plot(range(K + 1), [C.metric(r, m) for r in records[lab]], "o-", label=lab)
-            ax.set_xlabel("iteration k")
-            ax.set_xticks(range(K + 1))
-            ax.set_title(f"test {title}")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.suptitle(f"{base.model.backbone} on {base.data.dataset}: weighting synthetic data")
-        return C.png(fig)
+        title = f"{base.model.backbone} on {base.data.dataset}: weighting synthetic data"
+        return C.curves_per_iteration(records, title)
 
     notes = [
         "`real weight used`: w in w * mean(real) + (1 - w) * mean(synthetic) at that iteration "
