@@ -3,6 +3,9 @@ one-at-a-time reference."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -327,3 +330,21 @@ def test_generation_with_faiss_backends_runs(small_world):
         m32, D, held
     )
     assert 0.0 <= res.stats["agreement_with_exact"] <= 1.0
+
+
+def test_sampling_follows_the_models_trained_logit_scale(small_world):
+    # a model trained with sampled softmax at temperature 0.25 predicts softmax(scores / 0.25):
+    # generating from it must equal generating from the unscaled model at sampling temperature 0.25
+    model, D, held = small_world
+    sharp = copy.deepcopy(model)
+    sharp.config = dataclasses.replace(model.config, loss="sampled_softmax", temperature=0.25)
+    assert sharp.logit_scale == 4.0 and model.logit_scale == 1.0
+    cfg = {"m": 2, "max_len": 12, "progress": False}
+    a = Generator(GenerationConfig(**cfg), seed=3).generate(sharp, D, held)
+    b = Generator(GenerationConfig(**cfg, temperature=0.25), seed=3).generate(model, D, held)
+    c = Generator(GenerationConfig(**cfg), seed=3).generate(model, D, held)
+    assert a.sequences.equals(b.sequences)
+    assert not a.sequences.equals(c.sequences)
+    ref = reference_generate(sharp, D.select(np.arange(0, len(D), 4)), held, GenerationConfig(**cfg), seed=3)
+    got = Generator(GenerationConfig(**cfg), seed=3).generate(sharp, D.select(np.arange(0, len(D), 4)), held)
+    assert got.sequences.equals(ref.sequences)

@@ -78,6 +78,16 @@ def test_l2norm_outputs_unit_length() -> None:
     assert float(emb[0].abs().sum()) == 0.0
 
 
+def test_l2norm_logit_scale_is_the_training_temperature() -> None:
+    # cosine scores are trained divided by the temperature under every loss; the generator
+    # samples from that distribution, not from softmax over raw cosines (nearly uniform)
+    for loss in ("ce", "sampled_softmax"):
+        cfg = ModelConfig(backbone="hstu", hidden=16, heads=2, loss=loss, temperature=0.05, hstu_l2norm=True)
+        assert build_model(cfg, N_ITEMS, 8).logit_scale == pytest.approx(20.0)
+    plain = ModelConfig(backbone="hstu", hidden=16, heads=2, loss="ce", temperature=0.05)
+    assert build_model(plain, N_ITEMS, 8).logit_scale == 1.0
+
+
 @pytest.mark.parametrize("norm,l2norm", [("n_padded", False), ("true_len", False), ("n_padded", True)])
 def test_overfit_one_batch(norm: str, l2norm: bool) -> None:
     model = make_model(norm, l2norm).train()

@@ -253,7 +253,8 @@ class GenerationConfig:
         tau: fidelity rank threshold (accept when a true future item ranks <= tau).
         p: probability that a step samples from the sequence's own items (else the catalogue).
         top_k: sample among the top_k items of the pool (1 = greedy).
-        temperature: softmax temperature of the sampling step.
+        temperature: softmax temperature of the sampling step, on top of the model's own
+            logit scale (1 samples from the distribution the model was trained to predict).
         prefix: random (length uniform in 1..len-1) or first (start from the first item).
         exclude_context: never propose an item already in the context.
         max_len: longest synthetic sequence.

@@ -3,7 +3,8 @@
 Many (seed sequence, attempt) rows are decoded together. Per step and row:
 
 1. choose the pool: the seed's own items with probability p, else the whole catalogue;
-2. sample the next item among the pool's ``top_k`` best-scored items (softmax / temperature);
+2. sample the next item among the pool's ``top_k`` best-scored items from the model's own
+   distribution, ``softmax(scores * model.logit_scale / temperature)``;
 3. one forward pass on ``ctx' = ctx + [item]`` (cached keys/values where the backbone has them);
 4. fidelity check on that pass's scores: accept iff a remaining true item of the seed ranks <= tau;
    on accept the item joins the context and leaves the targets, on reject the row stops;
@@ -275,6 +276,7 @@ class Generator:
             return max(self.check.k_needed, top_k + extra)
 
         top_k = cfg.top_k
+        sample_temperature = cfg.temperature / model.logit_scale
 
         done_rows: list[torch.Tensor] = []
         done_ctx: list[torch.Tensor] = []
@@ -336,7 +338,7 @@ class Generator:
             gl_ids = ids.gather(1, gl_pos)
             cand_v = torch.where(exploit.unsqueeze(1), ex_v, gl_v)
             cand_i = torch.where(exploit.unsqueeze(1), ex_ids, gl_ids)
-            choice = draws.pick(cand_v, u_pick, cfg.temperature)
+            choice = draws.pick(cand_v, u_pick, sample_temperature)
             has_cand = choice >= 0
             item = cand_i.gather(1, choice.clamp(min=0).unsqueeze(1)).squeeze(1)
             item = torch.where(has_cand, item, torch.ones_like(item))

@@ -110,13 +110,13 @@ def _one_attempt(
         pool = set(s) if exploit else set(range(1, n_items + 1))
         if cfg.exclude_context:
             pool -= set(ctx)
-        # 2. top-k sampling over the pool by the model's scores
+        # 2. top-k sampling over the pool from the model's own distribution (its trained logit scale)
         ranked = sorted(pool, key=lambda i: -float(scores[i]))[: cfg.top_k]
         if not ranked:
             break
         values = torch.tensor([[float(scores[i]) for i in ranked]], dtype=torch.float64)
         u = torch.tensor(draws.keyed_uniform(*key, step, draws.PICK)).reshape(1)
-        item = ranked[int(draws.pick(values, u, cfg.temperature)[0])]
+        item = ranked[int(draws.pick(values, u, cfg.temperature / model.logit_scale)[0])]
         proposed += 1
         # 3. the fidelity check under the new context ctx' = ctx + [item]
         new_scores = _scores(model, ctx + [item])

@@ -65,6 +65,13 @@ class SequentialRecommender(L.LightningModule):
         """Hidden state after the newest item of each left-padded sequence, ``[B, d]``."""
         return self.encode(seqs)[:, -1]
 
+    @property
+    def logit_scale(self) -> float:
+        """Factor from :meth:`score_all` scores to the logits the model was trained on, so that
+        ``softmax(scores * logit_scale)`` is its own next-item distribution (sampled softmax
+        divides by ``model.temperature``; full CE and BCE use the raw scores)."""
+        return 1.0 / self.config.temperature if self.config.loss == "sampled_softmax" else 1.0
+
     def score_all(self, h: torch.Tensor) -> torch.Tensor:
         """Scores ``[B, N + 1]`` of every item for hidden states ``h [B, d]``; padding is -inf."""
         scores = h @ self.output_embeddings().T

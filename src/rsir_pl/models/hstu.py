@@ -192,6 +192,11 @@ class HSTU(SequentialRecommender):
             return F.normalize(self.item_emb.weight, dim=-1, eps=1e-6)
         return self.item_emb.weight
 
+    @property
+    def logit_scale(self) -> float:
+        # unit-norm scores are cosines: every loss trains them divided by the temperature
+        return 1.0 / self.config.temperature if self.config.hstu_l2norm else super().logit_scale
+
     def next_item_losses(self, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         # unit-norm logits live in [-1, 1]: the temperature sharpens them (sampled softmax applies it itself)
         if self.config.hstu_l2norm and self.config.loss != "sampled_softmax":
