@@ -168,6 +168,10 @@ def test_base_from_reuses_the_trained_base(tmp_path):
     assert second[0]["test"] == first[0]["test"]  # the same base model, re-tested
     a = (tmp_path / "a" / "iter_0" / "model.pt").read_bytes()
     assert (tmp_path / "b" / "iter_0" / "model.pt").read_bytes() == a
+    weighted = tiny_config(tmp_path / "w", iterations=0)
+    weighted.model.synthetic_weight = 0.8  # weighs only synthetic targets: the same base model
+    weighted.base_from = str(tmp_path / "a")
+    assert self_improve(weighted)[0]["test"] == first[0]["test"]
     bad = tiny_config(tmp_path / "c", iterations=1)
     bad.model.hidden = 8
     bad.base_from = str(tmp_path / "a")

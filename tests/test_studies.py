@@ -30,7 +30,7 @@ GRIDS = {
     "noise": [0.0, 0.4],
     "weak-to-strong": {"generators": [{"hidden": 8}, {"hidden": 16}], "students": [{"hidden": 16}]},
     "data": None,
-    "weighting": [None, "golden"],
+    "weighting": [None, "golden", {"generation_decay": 0.5}],
     "leakage": [5],
 }
 
@@ -91,9 +91,14 @@ def test_study_runs_end_to_end(study_root, name):
                 assert rows[k][f"{arm} sequences"] == rows[k - 1][f"{arm} sequences"] + rows[k]["added"]
                 assert rows[k][f"{arm} density"] > rows[k - 1][f"{arm} density"]
     elif name == "weighting":
-        assert {r["weighting"] for r in rows} == {"pooled", "golden"}
+        assert {r["weighting"] for r in rows} == {"pooled", "golden", "generation_decay=0.5"}
         golden1 = next(r for r in rows if r["weighting"] == "golden" and r["iteration"] == 1)
         assert 0 < golden1["real weight used"] < 1
+        # the paired comparison against the unweighted run: none for pooled itself, a CI for the others
+        assert all(r["NDCG@10 vs pooled (95% CI)"] == "" for r in rows if r["weighting"] == "pooled")
+        assert golden1["NDCG@10 vs pooled (95% CI)"].endswith("]")
+        base_rows = [r for r in rows if r["iteration"] == 0]
+        assert len({r["NDCG@10"] for r in base_rows}) == 1  # no weighting of these changes the base
     elif name == "leakage":
         real = rows[-1]
         assert real["run"] == "real training data"
@@ -133,6 +138,10 @@ def test_refusals(tmp_path):
         run_study("tau", cfg, grid=5)
     with pytest.raises(ConfigError, match="synthetic_weight"):
         run_study("weighting", cfg, grid=[1.5])
+    with pytest.raises(ConfigError, match="generation_decay"):
+        run_study("weighting", cfg, grid=[{"generation_decay": 2.0}])
+    with pytest.raises(ConfigError, match="no_such_field"):
+        run_study("weighting", cfg, grid=[{"no_such_field": 1}])
     with pytest.raises(ConfigError, match="no grid"):
         run_study("data", cfg, grid=[1])
     assert not any(tmp_path.iterdir())  # refused before running anything
@@ -160,3 +169,18 @@ def test_noise_inserts_random_items_into_training_parts_only():
         assert not set(inserted) & set(old[-2:]) - set(train)
     with pytest.raises(ValueError):
         add_noise(ds, -0.1)
+
+
+def test_sub_runs_share_the_base_only_when_it_is_the_same_model(tmp_path):
+    from rsir_pl.studies.common import derive
+
+    cfg = tiny_config(tmp_path)
+    cfg.base_from = str(tmp_path / "base")
+    # loss weights of synthetic targets leave iteration 0 unchanged: the base is shared
+    assert derive(cfg, tmp_path / "a", model={"synthetic_weight": 0.8}).base_from == cfg.base_from
+    assert derive(cfg, tmp_path / "b", model={"generation_decay": 0.5}).base_from == cfg.base_from
+    assert derive(cfg, tmp_path / "c", generation={"tau": 5}).base_from == cfg.base_from
+    # another model, another per-item weighting, or other data (noise) train another base
+    assert derive(cfg, tmp_path / "d", model={"hidden": 8}).base_from is None
+    assert derive(cfg, tmp_path / "e", model={"item_weighting": "adaptive"}).base_from is None
+    assert derive(cfg, tmp_path / "f", share_base=False).base_from is None

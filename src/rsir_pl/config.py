@@ -412,6 +412,10 @@ class RunConfig:
         """Every setting that changes results (not run_dir, logging, K or progress bars)."""
         return strip_non_result(self.to_dict())
 
+    def base_settings(self) -> dict[str, Any]:
+        """The settings that decide the trained base model f_0 (see :func:`base_settings`)."""
+        return base_settings(self.result_settings())
+
     def fingerprint(self) -> str:
         """Hash of :meth:`result_settings`."""
         return hashlib.sha256(json.dumps(self.result_settings(), sort_keys=True).encode()).hexdigest()[:16]
@@ -434,6 +438,23 @@ NON_RESULT_KEYS = (
     ("data", "num_workers"),
     ("base_from",),
 )
+
+
+#: the sections of the settings that decide iteration 0's model
+BASE_SECTIONS = ("seed", "data", "model", "trainer")
+
+#: model settings that only weigh synthetic targets; iteration 0 trains on real data alone, where
+#: every value of them reduces the loss to the plain mean, so they do not change the base model
+SYNTHETIC_ONLY_MODEL_KEYS = ("synthetic_weight", "generation_decay")
+
+
+def base_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`BASE_SECTIONS` of result settings, without :data:`SYNTHETIC_ONLY_MODEL_KEYS`:
+    two runs whose base settings are equal train the same base model (``base_from`` may share it)."""
+    out = {k: json.loads(json.dumps(settings.get(k))) for k in BASE_SECTIONS if k in settings}
+    for key in SYNTHETIC_ONLY_MODEL_KEYS:
+        (out.get("model") or {}).pop(key, None)
+    return out
 
 
 def strip_non_result(settings: dict[str, Any]) -> dict[str, Any]:

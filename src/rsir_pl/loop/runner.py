@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from lightning.pytorch.utilities import rank_zero_only
 
-from rsir_pl.config import RunConfig, strip_non_result
+from rsir_pl.config import RunConfig, base_settings, strip_non_result
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.generation.leakage import check_generated
@@ -277,9 +277,6 @@ def environment() -> dict[str, Any]:
 
 
 #: what a base model depends on (generation settings do not change iteration 0)
-BASE_SECTIONS = ("seed", "data", "model", "trainer")
-
-
 def _import_base(config: RunConfig, rundir: RunDir) -> None:
     """Copy iteration 0's trained model from ``config.base_from`` (verified, same base settings)."""
     if rundir.has("iter_0/model.pt"):
@@ -287,9 +284,8 @@ def _import_base(config: RunConfig, rundir: RunDir) -> None:
     source = RunDir(config.base_from, writer=False)  # type: ignore[arg-type]
     if not source.has("run.json") or not source.has("iter_0/model.pt"):
         raise RuntimeError(f"base_from={config.base_from}: no finished iteration 0 (iter_0/model.pt) there")
-    theirs = strip_non_result(source.read_json("run.json")["settings"])
-    ours, defaults = config.result_settings(), RunConfig().result_settings()
-    diffs = settings_diff({k: theirs.get(k) for k in BASE_SECTIONS}, {k: ours[k] for k in BASE_SECTIONS}, defaults)
+    theirs = base_settings(strip_non_result(source.read_json("run.json")["settings"]))
+    diffs = settings_diff(theirs, config.base_settings(), RunConfig().base_settings())
     if diffs:
         raise RuntimeError(
             f"base_from={config.base_from}: its base was trained with other settings ({'; '.join(diffs[:6])}); "

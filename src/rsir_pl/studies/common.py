@@ -36,8 +36,19 @@ def slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", label).strip("_") or "run"
 
 
-def derive(base: RunConfig, run_dir: Path, iterations: int | None = None, **sections: dict[str, Any]) -> RunConfig:
-    """``base`` with another run directory, K and section fields (``generation={"tau": 5}``)."""
+def derive(
+    base: RunConfig,
+    run_dir: Path,
+    iterations: int | None = None,
+    share_base: bool = True,
+    **sections: dict[str, Any],
+) -> RunConfig:
+    """``base`` with another run directory, K and section fields (``generation={"tau": 5}``).
+
+    The sub-run keeps ``base.base_from`` only while it would train the same base model (equal
+    :meth:`~rsir_pl.config.RunConfig.base_settings`) and ``share_base`` holds; pass
+    ``share_base=False`` when the sub-run trains on other data than the config says (noise).
+    """
     changes: dict[str, Any] = {"run_dir": str(run_dir)}
     if iterations is not None:
         changes["iterations"] = iterations
@@ -47,7 +58,10 @@ def derive(base: RunConfig, run_dir: Path, iterations: int | None = None, **sect
                 changes[section] = dataclasses.replace(getattr(base, section), **values)
             except TypeError as exc:  # an unknown field name
                 raise ConfigError(f"{section}: {exc}") from exc
-    return dataclasses.replace(base, **changes)
+    out = dataclasses.replace(base, **changes)
+    if out.base_from and (not share_base or out.base_settings() != base.base_settings()):
+        out = dataclasses.replace(out, base_from=None)
+    return out
 
 
 def run_grid(runs: Sequence[Run]) -> dict[str, list[dict[str, Any]]]:
@@ -78,6 +92,26 @@ def gen_stat(rec: dict[str, Any] | None, key: str) -> Any:
     if rec is None:
         return None
     return (rec.get("generation") or {}).get(key)
+
+
+def paired_between(run_a: Path, run_b: Path, k: int, seed: int = 0) -> dict[str, dict[str, float]] | None:
+    """Paired per-user comparison of iteration ``k`` of run ``b`` against iteration ``k`` of run
+    ``a`` (their ``test_ranks.npz``); None when either is missing."""
+    from rsir_pl.significance import paired_comparison
+
+    a, b = RunDir(run_a, writer=False), RunDir(run_b, writer=False)
+    rel = f"iter_{k}/test_ranks.npz"
+    if not (a.has(rel) and b.has(rel)):
+        return None
+    return paired_comparison(a.read_arrays(rel)["ranks"], b.read_arrays(rel)["ranks"], seed=seed)
+
+
+def ci_text(cmp: dict[str, dict[str, float]] | None, name: str) -> str:
+    """``+1.23% [-0.0004, +0.0021]``: relative change and the CI of the mean difference."""
+    if cmp is None:
+        return ""
+    c = cmp[name]
+    return f"{100 * c['relative']:+.2f}% [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
 
 
 def fmt(v: Any) -> str:

@@ -26,7 +26,8 @@ def run(base: RunConfig, grid: Any = None) -> Path:
     runs = []
     for r in rates:
         lab = f"rate={r}"
-        cfg = C.derive(base, path / C.slug(lab), iterations=1, generation={"method": "rsir"})
+        # a noisy run trains its own base: base_from holds a model of the clean data
+        cfg = C.derive(base, path / C.slug(lab), iterations=1, share_base=r == 0, generation={"method": "rsir"})
 
         def make_dm(r: float = float(r), cfg: RunConfig = cfg) -> SequenceDataModule:
             return SequenceDataModule(cfg.data, dataset=add_noise(clean, r, seed=cfg.seed), seed=cfg.seed)

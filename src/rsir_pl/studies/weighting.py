@@ -1,9 +1,12 @@
 """Study ``weighting``: how synthetic targets weigh against real ones in the loss, over K
-iterations (RSIR-SPEC §7b; ``model.synthetic_weight``).
+iterations (RSIR-SPEC §7b).
 
-The options are whatever :class:`rsir_pl.config.ModelConfig` accepts as ``synthetic_weight``;
-the default grid is pooled (null, the paper's code), 0.8 and golden. A grid value is validated by
-building a ``ModelConfig`` with it, so options added there later work here unchanged.
+A grid entry is a ``model.synthetic_weight`` value (null pools every target, the paper's code; a
+number w in (0, 1] gives w * mean(real) + (1 - w) * mean(synthetic); ``golden`` weighs real data
+1/phi) or a mapping of other ``model.*`` weighting overrides, e.g. ``{generation_decay: 0.5}``
+(synthetic targets of generation g weigh 0.5^(g-1)) or ``{item_weighting: adaptive}`` (a
+sparsity-adaptive per-item weight). Entries are validated by building a ``ModelConfig``, so
+options added there later work here unchanged.
 """
 
 from __future__ import annotations
@@ -15,11 +18,19 @@ from typing import Any
 from rsir_pl.config import ConfigError, RunConfig
 from rsir_pl.studies import common as C
 
-DEFAULT: list[Any] = [None, 0.8, "golden"]
+DEFAULT: list[Any] = [None, 0.8, "golden", {"generation_decay": 0.5}, {"item_weighting": "adaptive"}]
 
 
 def option_label(w: Any) -> str:
+    """``pooled``, ``w=0.8``, ``golden`` or ``key=value,...`` for a mapping."""
+    if isinstance(w, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(w.items())) or "pooled"
     return "pooled" if w is None else w if isinstance(w, str) else f"w={w}"
+
+
+def model_overrides(w: Any) -> dict[str, Any]:
+    """The ``model.*`` fields of a grid entry."""
+    return dict(w) if isinstance(w, dict) else {"synthetic_weight": w}
 
 
 def valid_options(base: RunConfig, options: list[Any], strict: bool) -> list[Any]:
@@ -27,10 +38,10 @@ def valid_options(base: RunConfig, options: list[Any], strict: bool) -> list[Any
     out = []
     for w in options:
         try:
-            dataclasses.replace(base.model, synthetic_weight=w)
-        except ConfigError:
+            dataclasses.replace(base.model, **model_overrides(w))
+        except (ConfigError, TypeError) as exc:
             if strict:
-                raise
+                raise ConfigError(f"study weighting: grid entry {w!r}: {exc}") from exc
             continue
         out.append(w)
     return out
@@ -45,17 +56,20 @@ def run(base: RunConfig, grid: Any = None) -> Path:
         runs.append(
             (
                 lab,
-                C.derive(base, path / C.slug(lab), generation={"method": "rsir"}, model={"synthetic_weight": w}),
+                C.derive(base, path / C.slug(lab), generation={"method": "rsir"}, model=model_overrides(w)),
                 None,
             )
         )
     records = C.run_grid(runs)
     labels = list(records)
+    dirs = {lab: Path(cfg.run_dir) for lab, cfg, _ in runs}
+    pooled = "pooled" if "pooled" in dirs else None
     K = base.iterations
     rows = []
     for k in range(K + 1):
         for lab in labels:
             rec = records[lab][k]
+            vs = C.paired_between(dirs[pooled], dirs[lab], k, base.seed) if pooled and lab != pooled else None
             rows.append(
                 {
                     "iteration": k,
@@ -65,6 +79,8 @@ def run(base: RunConfig, grid: Any = None) -> Path:
                     "Recall@10": C.metric(rec, "recall@10"),
                     "rel NDCG@10": C.relative(rec, "ndcg@10"),
                     "rel Recall@10": C.relative(rec, "recall@10"),
+                    "NDCG@10 vs pooled (95% CI)": C.ci_text(vs, "ndcg@10"),
+                    "Recall@10 vs pooled (95% CI)": C.ci_text(vs, "recall@10"),
                 }
             )
     columns = list(rows[0])
@@ -76,13 +92,16 @@ def run(base: RunConfig, grid: Any = None) -> Path:
     notes = [
         "`real weight used`: w in w * mean(real) + (1 - w) * mean(synthetic) at that iteration "
         "(empty: pooled, every target weight 1).",
+        "`rel`: paired change against the same run's iteration 0; `vs pooled`: paired per-user change "
+        "against the pooled (unweighted) run at the same iteration, with the 95% bootstrap CI of the "
+        "mean difference (an option that changes iteration 0, such as item weighting, differs there too).",
     ]
     return C.write_study(
         path,
         "weighting",
         base,
         options,
-        C.md_table(columns, rows, ("rel NDCG@10", "rel Recall@10")),
+        C.md_table(columns, rows, ("rel NDCG@10", "rel Recall@10"), verbatim=columns[-2:]),
         C.try_plot(plot),
         {"rows": rows},
         records,
