@@ -13,7 +13,8 @@ tau, p             one iteration per value; choose by validation NDCG@10       p
 noise              base vs RSIR on training parts with random items            [0, .2, .4, .6, .8]
 weak-to-strong     generator x student matrix of relative improvements         h32, h64 -> h64
 data               density and ApEn' per iteration, RSIR vs Insertion          (none)
-weighting          ``model.synthetic_weight`` options over K iterations        [null, 0.8, golden]
+weighting          loss weighting of synthetic data over K iterations          null, 0.8, golden,
+                   (``synthetic_weight`` values or ``model.*`` mappings)       decay 0.5, adaptive
 leakage            implausible share of generated steps (synthetic data only)  tau [5, 20, 100]
 =================  ==========================================================  ==================
 """
