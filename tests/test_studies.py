@@ -75,6 +75,9 @@ def test_study_runs_end_to_end(study_root, name):
         assert sum(r["chosen by val"] == "*" for r in rows) == 1
         assert all(r["val NDCG@10"] is not None and r["rel NDCG@10"] is not None for r in rows)
         assert len({r["base NDCG@10"] for r in rows}) == 1  # every setting trains the same base
+        for r in rows:  # the paired CI of the change, and it brackets the change itself
+            lo, hi = (float(x) for x in r["NDCG@10 CI"].strip("[]").split(","))
+            assert lo - 5e-5 <= r["NDCG@10"] - r["base NDCG@10"] <= hi + 5e-5  # printed to 4 decimals
     elif name == "noise":
         assert rows[1]["train interactions"] > rows[0]["train interactions"]
     elif name == "weak-to-strong":

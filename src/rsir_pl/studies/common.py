@@ -94,6 +94,15 @@ def gen_stat(rec: dict[str, Any] | None, key: str) -> Any:
     return (rec.get("generation") or {}).get(key)
 
 
+def ci(rec: dict[str, Any] | None, name: str) -> str:
+    """``[-0.0018, +0.0010]``: the 95% bootstrap CI of the paired per-user difference of a metric
+    against iteration 0 ("" for iteration 0)."""
+    if rec is None or "vs_base" not in rec:
+        return ""
+    c = rec["vs_base"][name]
+    return f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
+
+
 def paired_between(run_a: Path, run_b: Path, k: int, seed: int = 0) -> dict[str, dict[str, float]] | None:
     """Paired per-user comparison of iteration ``k`` of run ``b`` against iteration ``k`` of run
     ``a`` (their ``test_ranks.npz``); None when either is missing."""

@@ -33,7 +33,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
     K = base.iterations
     columns = ["iteration"]
     for lab in labels:
-        columns += [f"{lab} NDCG@10", f"{lab} Recall@10", f"{lab} rel NDCG@10", f"{lab} generated"]
+        columns += [f"{lab} NDCG@10", f"{lab} Recall@10", f"{lab} rel NDCG@10", f"{lab} NDCG@10 CI", f"{lab} generated"]
     rows = []
     for k in range(K + 1):
         row: dict[str, Any] = {"iteration": k}
@@ -42,6 +42,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
             row[f"{lab} NDCG@10"] = C.metric(rec, "ndcg@10")
             row[f"{lab} Recall@10"] = C.metric(rec, "recall@10")
             row[f"{lab} rel NDCG@10"] = C.relative(rec, "ndcg@10")
+            row[f"{lab} NDCG@10 CI"] = C.ci(rec, "ndcg@10")
             row[f"{lab} generated"] = C.gen_stat(rec, "kept_sequences")
         rows.append(row)
 
@@ -49,13 +50,21 @@ def run(base: RunConfig, grid: Any = None) -> Path:
         title = f"{base.model.backbone} on {base.data.dataset}: with and without the fidelity check"
         return C.curves_per_iteration(records, title)
 
-    notes = ["`generated`: sequences added to D_k after iteration k (D'_{k+1})."]
+    notes = [
+        "`rel`: paired change against iteration 0; `CI`: 95% bootstrap CI of the mean per-user difference; "
+        "`generated`: sequences added to D_k after iteration k (D'_{k+1}).",
+    ]
     return C.write_study(
         path,
         "iterations",
         base,
         grid,
-        C.md_table(columns, rows, percent=[f"{lab} rel NDCG@10" for lab in labels]),
+        C.md_table(
+            columns,
+            rows,
+            percent=[f"{lab} rel NDCG@10" for lab in labels],
+            verbatim=[f"{lab} NDCG@10 CI" for lab in labels],
+        ),
         C.try_plot(plot),
         {"rows": rows},
         records,

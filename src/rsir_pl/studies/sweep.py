@@ -43,9 +43,11 @@ def run(base: RunConfig, name: str, grid: Any = None) -> Path:
         "base NDCG@10",
         "NDCG@10",
         "rel NDCG@10",
+        "NDCG@10 CI",
         "base Recall@10",
         "Recall@10",
         "rel Recall@10",
+        "Recall@10 CI",
         "val NDCG@10",
         "chosen by val",
         "generated",
@@ -57,15 +59,16 @@ def run(base: RunConfig, name: str, grid: Any = None) -> Path:
 
     notes = [
         f"One RSIR iteration per {name}; `rel`: paired relative change of iteration 1 against its base "
-        "(iteration 0); `val NDCG@10`: iteration 1's best validation NDCG@10; `*`: the setting validation "
-        "would choose; `generated`: sequences in D'_1.",
+        "(iteration 0), `CI`: 95% bootstrap CI of the mean per-user difference; `val NDCG@10`: "
+        "iteration 1's best validation NDCG@10; `*`: the setting validation would choose; "
+        "`generated`: sequences in D'_1.",
     ]
     return C.write_study(
         path,
         name,
         base,
         values,
-        C.md_table(columns, rows, PERCENT, verbatim=[name]),
+        C.md_table(columns, rows, PERCENT, verbatim=[name, "NDCG@10 CI", "Recall@10 CI"]),
         C.try_plot(plot),
         {"rows": rows, "chosen_by_validation": values[best]},
         records,
@@ -82,9 +85,11 @@ def sweep_row(name: str, value: Any, recs: list[dict[str, Any]], base_label: str
         f"{base_label} NDCG@10": C.metric(b, "ndcg@10"),
         "NDCG@10": C.metric(r, "ndcg@10"),
         "rel NDCG@10": C.relative(r, "ndcg@10"),
+        "NDCG@10 CI": C.ci(r, "ndcg@10"),
         f"{base_label} Recall@10": C.metric(b, "recall@10"),
         "Recall@10": C.metric(r, "recall@10"),
         "rel Recall@10": C.relative(r, "recall@10"),
+        "Recall@10 CI": C.ci(r, "recall@10"),
         "base val NDCG@10": b.get("fit", {}).get("best_val_ndcg@10"),
         "val NDCG@10": (r or {}).get("fit", {}).get("best_val_ndcg@10"),
         "generated": C.gen_stat(b, "kept_sequences"),

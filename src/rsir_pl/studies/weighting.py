@@ -78,7 +78,9 @@ def run(base: RunConfig, grid: Any = None) -> Path:
                     "NDCG@10": C.metric(rec, "ndcg@10"),
                     "Recall@10": C.metric(rec, "recall@10"),
                     "rel NDCG@10": C.relative(rec, "ndcg@10"),
+                    "NDCG@10 CI": C.ci(rec, "ndcg@10"),
                     "rel Recall@10": C.relative(rec, "recall@10"),
+                    "Recall@10 CI": C.ci(rec, "recall@10"),
                     "NDCG@10 vs pooled (95% CI)": C.ci_text(vs, "ndcg@10"),
                     "Recall@10 vs pooled (95% CI)": C.ci_text(vs, "recall@10"),
                 }
@@ -101,7 +103,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
         "weighting",
         base,
         options,
-        C.md_table(columns, rows, ("rel NDCG@10", "rel Recall@10"), verbatim=columns[-2:]),
+        C.md_table(columns, rows, ("rel NDCG@10", "rel Recall@10"), verbatim=[c for c in columns if "CI" in c]),
         C.try_plot(plot),
         {"rows": rows},
         records,
