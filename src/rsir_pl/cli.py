@@ -166,23 +166,7 @@ def _data_stats(name: str, k_core: int) -> int:
 def _print_records(records: list[dict[str, Any]], config: RunConfig) -> None:
     from rsir_pl.loop.results import to_markdown
 
-    print(
-        to_markdown(
-            records,
-            [
-                "iteration",
-                "ndcg@10",
-                "recall@10",
-                "ndcg@20",
-                "recall@20",
-                "rel_ndcg@10",
-                "rel_recall@10",
-                "train_sequences",
-                "generated_sequences",
-                "best_epoch",
-            ],
-        )
-    )
+    print(to_markdown(records))
     print(f"results: {os.path.join(config.run_dir, 'results.csv')} and results.png")
 
 

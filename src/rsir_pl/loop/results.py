@@ -73,26 +73,27 @@ def to_csv(records: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def to_markdown(records: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """Markdown table of the main columns."""
-    cols = list(
-        columns
-        or (
-            "iteration",
-            "ndcg@10",
-            "recall@10",
-            "ndcg@20",
-            "recall@20",
-            "rel_ndcg@10",
-            "ci_ndcg@10",
-            "rel_recall@10",
-            "ci_recall@10",
-            "train_sequences",
-            "generated_sequences",
-            "acceptance_rate",
-            "best_epoch",
-        )
-    )
+#: the main columns: results.md and the table the CLI prints
+SUMMARY_COLUMNS = (
+    "iteration",
+    "ndcg@10",
+    "recall@10",
+    "ndcg@20",
+    "recall@20",
+    "rel_ndcg@10",
+    "ci_ndcg@10",
+    "rel_recall@10",
+    "ci_recall@10",
+    "train_sequences",
+    "generated_sequences",
+    "acceptance_rate",
+    "best_epoch",
+)
+
+
+def to_markdown(records: Sequence[dict[str, Any]], columns: Sequence[str] = SUMMARY_COLUMNS) -> str:
+    """Markdown table of ``columns`` (default: the main ones)."""
+    cols = list(columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in table_rows(records):
         lines.append("| " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
