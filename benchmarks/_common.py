@@ -272,10 +272,12 @@ def append_results(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
+    # a hand-edited file may end without its blank line: a heading needs one before it
+    sep = "" if new or path.read_text(encoding="utf-8").endswith("\n\n") else "\n"
     with open(path, "a", encoding="utf-8") as fh:
         if new:
             fh.write("# Benchmark results\n\nAppended by the scripts of `benchmarks/` (see benchmarks/README.md).\n\n")
-        fh.write(text)
+        fh.write(sep + text)
     print(f"\nappended to {path}")
     return path
 

@@ -78,6 +78,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
                     "mean log p": s["mean_log_prob"],
                     "test NDCG@10 (f_k)": C.metric(rec, "ndcg@10"),
                     "rel NDCG@10": C.relative(rec, "ndcg@10"),
+                    "NDCG@10 CI": C.ci(rec, "ndcg@10"),
                 }
             )
     rows.append(
