@@ -100,6 +100,10 @@ def test_study_runs_end_to_end(study_root, name):
         # the paired comparison against the unweighted run: none for pooled itself, a CI for the others
         assert all(r["NDCG@10 vs pooled (95% CI)"] == "" for r in rows if r["weighting"] == "pooled")
         assert golden1["NDCG@10 vs pooled (95% CI)"].endswith("]")
+        # at iteration 1 every synthetic sequence is generation 1, so decay weighs it 1: the pooled model
+        decay1 = next(r for r in rows if r["weighting"] == "generation_decay=0.5" and r["iteration"] == 1)
+        pooled1 = next(r for r in rows if r["weighting"] == "pooled" and r["iteration"] == 1)
+        assert decay1["NDCG@10"] == pooled1["NDCG@10"]
         base_rows = [r for r in rows if r["iteration"] == 0]
         assert len({r["NDCG@10"] for r in base_rows}) == 1  # no weighting of these changes the base
     elif name == "leakage":

@@ -98,6 +98,11 @@ def run(base: RunConfig, grid: Any = None) -> Path:
         "against the pooled (unweighted) run at the same iteration, with the 95% bootstrap CI of the "
         "mean difference (an option that changes iteration 0, such as item weighting, differs there too).",
     ]
+    if any(isinstance(w, dict) and w.get("generation_decay") is not None for w in options):
+        notes.append(
+            "`generation_decay` weighs synthetic targets of generation g by decay^(g-1): at iteration 1 "
+            "all synthetic data is generation 1, so that run equals the pooled one there (same model)."
+        )
     return C.write_study(
         path,
         "weighting",
