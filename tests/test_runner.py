@@ -103,12 +103,17 @@ def test_same_seed_same_data_and_metrics(tmp_path):
     assert fa == fb
 
 
-def _cli(cfg: RunConfig, cfg_path: Path, kill_at: str | None) -> subprocess.CompletedProcess:
+def _cli(
+    cfg: RunConfig, cfg_path: Path, kill_at: str | None, term_at: str | None = None
+) -> subprocess.CompletedProcess:
     cfg_path.write_text(yaml.safe_dump(cfg.to_dict()))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     env.pop("RSIR_KILL_AT", None)
+    env.pop("RSIR_TERM_AT", None)
     if kill_at:
         env["RSIR_KILL_AT"] = kill_at
+    if term_at:
+        env["RSIR_TERM_AT"] = term_at
     return subprocess.run(
         [sys.executable, "-m", "rsir_pl", "--log_level", "WARNING", "self-improve", "--config", str(cfg_path)],
         env=env,
@@ -145,6 +150,23 @@ def test_killed_loop_resumes_to_the_same_result(tmp_path):
     assert [r["test"] for r in res_a] == [r["test"] for r in res_b]
     ranks_a = run_a.read_arrays("iter_2/test_ranks.npz")["ranks"]
     assert np.array_equal(ranks_a, run_b.read_arrays("iter_2/test_ranks.npz")["ranks"])
+
+
+@pytest.mark.slow
+def test_sigterm_during_generation_stops_the_loop_with_the_data_saved(tmp_path):
+    """Lightning stops its own loops on SIGTERM but not the fit-end hook that generates; the loop
+    must not go on to the next fit, and a re-run resumes from what was saved."""
+    cfg = tiny_config(tmp_path / "termed", iterations=1)
+    stopped = _cli(cfg, tmp_path / "termed.yaml", None, term_at="generation:iter0")
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
+    assert "SIGTERM received" in stopped.stderr
+    run = RunDir(tmp_path / "termed", writer=False)
+    assert run.has("iter_0/model.pt") and run.has("iter_1/synthetic.npz")
+    assert not (tmp_path / "termed" / "iter_1" / "model.pt").exists()  # the next fit never started
+    resumed = _cli(cfg, tmp_path / "termed.yaml", None)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert RunDir(tmp_path / "termed", writer=False).verify() == []
+    assert len(json.loads((tmp_path / "termed" / "results.json").read_text())) == 2
 
 
 def test_options_added_later_are_accepted_at_their_default(tmp_path):

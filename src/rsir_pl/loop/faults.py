@@ -1,5 +1,6 @@
 """Fault injection for durability tests: ``RSIR_KILL_AT=<point>`` makes the process SIGKILL itself
-when it reaches that named point (a real, unclean death: no cleanup handlers run).
+when it reaches that named point (a real, unclean death: no cleanup handlers run);
+``RSIR_TERM_AT=<point>`` sends it SIGTERM there instead (what a scheduler or ``kill`` sends).
 
 Points: ``train:iter<k>:epoch<e>`` (after validation of epoch e of fit k) and
 ``generation:iter<k>`` (after the first batch of rows of iteration k's generation).
@@ -14,12 +15,15 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 ENV = "RSIR_KILL_AT"
+TERM_ENV = "RSIR_TERM_AT"
 
 
 def point(name: str) -> None:
     """Die here if ``$RSIR_KILL_AT`` names this point."""
     if os.environ.get(ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(TERM_ENV) == name:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class KillSwitch(Callback):
@@ -35,4 +39,4 @@ class KillSwitch(Callback):
 
 def armed() -> bool:
     """True when a kill point is set."""
-    return bool(os.environ.get(ENV))
+    return bool(os.environ.get(ENV) or os.environ.get(TERM_ENV))

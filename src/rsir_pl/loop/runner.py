@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import signal
 import time
 from typing import Any
 
@@ -205,6 +206,11 @@ def _iteration(
             rundir.write_json(f"{it}/fit.json", fit_info)
             gen_stats = holder.get("gen")
         rundir.write_json(f"{it}/history.json", result.history)
+        if trainer.received_sigterm:
+            # Lightning only stops its loops on SIGTERM; one that arrives after the last epoch (during
+            # generation) would otherwise let the loop start the next fit
+            log.warning("iteration %d: SIGTERM received; stopping with the fit and its data saved (re-run)", k)
+            raise SystemExit(128 + signal.SIGTERM)
         metrics, ranks = evaluate(model, dm, trainer)
     rundir.write_arrays(f"{it}/test_ranks.npz", ranks=ranks)
     rec: dict[str, Any] = {
