@@ -19,7 +19,7 @@ TERM_ENV = "RSIR_TERM_AT"
 
 
 def point(name: str) -> None:
-    """Die here if ``$RSIR_KILL_AT`` names this point."""
+    """Die here (SIGKILL) if ``$RSIR_KILL_AT`` names this point; send SIGTERM if ``$RSIR_TERM_AT`` does."""
     if os.environ.get(ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get(TERM_ENV) == name:
@@ -38,5 +38,5 @@ class KillSwitch(Callback):
 
 
 def armed() -> bool:
-    """True when a kill point is set."""
+    """True when a kill or SIGTERM point is set."""
     return bool(os.environ.get(ENV) or os.environ.get(TERM_ENV))
