@@ -19,6 +19,7 @@ import torch
 
 from rsir_pl.atomic import atomic_write_bytes
 from rsir_pl.data.store import SequenceStore
+from rsir_pl.loop.writer_lock import acquire_writer_lock
 
 MANIFEST = "manifest.json"
 RUN_INFO = "run.json"
@@ -31,7 +32,9 @@ class RunDirError(RuntimeError):
 class RunDir:
     """A resumable run directory with an integrity manifest.
 
-    Only the writer process (DDP rank 0) writes; every process may read.
+    Only the writer process (DDP rank 0) writes; every process may read. A writer holds the
+    directory's writer lock (:mod:`rsir_pl.loop.writer_lock`), so a second process that tries to
+    write the same directory is refused instead of silently overwriting the manifest.
     """
 
     def __init__(self, path: str | Path, writer: bool = True) -> None:
@@ -39,6 +42,7 @@ class RunDir:
         self.writer = writer
         if writer:
             self.path.mkdir(parents=True, exist_ok=True)
+            acquire_writer_lock(self.path)
         self._manifest: dict[str, dict[str, Any]] = self._load_manifest()
 
     # ------------------------------------------------------------------ manifest
