@@ -33,6 +33,8 @@ from rsir_pl.config import (
         (lambda: ModelConfig(loss="hinge"), "model.loss"),
         (lambda: ModelConfig(hidden=64, heads=3), "model.heads"),
         (lambda: ModelConfig(dropout=1.0), "model.dropout"),
+        (lambda: ModelConfig(optimizer="sgd"), "model.optimizer"),
+        (lambda: ModelConfig(adam_beta2=1.0), "model.adam_beta2"),
         (lambda: ModelConfig(synthetic_weight=1.5), "model.synthetic_weight"),
         (lambda: ModelConfig(synthetic_weight="silver"), "model.synthetic_weight"),
         (lambda: TrainerConfig(patience=0), "trainer.patience"),

@@ -93,3 +93,23 @@ def test_save_and_load_round_trip(tmp_path):
     back = load_model(tmp_path / "m.pt")
     seqs = torch.tensor([[1, 2, 3]])
     assert torch.allclose(m.last_hidden(seqs), back.eval().last_hidden(seqs))
+
+
+def test_optimizer_option_builds_adam_or_decoupled_adamw():
+    adam = model(lr=2e-3, weight_decay=1e-4).configure_optimizers()
+    assert type(adam) is torch.optim.Adam
+    assert adam.defaults["betas"] == (0.9, 0.999) and adam.defaults["weight_decay"] == 1e-4
+    adamw = model(optimizer="adamw", adam_beta2=0.98, weight_decay=1e-3).configure_optimizers()
+    assert type(adamw) is torch.optim.AdamW
+    assert adamw.defaults["betas"] == (0.9, 0.98) and adamw.defaults["lr"] == 1e-3
+    # with a zero gradient, AdamW's decoupled decay scales each weight by exactly 1 - lr * wd; Adam
+    # folds the decay into the gradient, which its normalisation turns into a step of about lr
+    for opt_name, decoupled in (("adam", False), ("adamw", True)):
+        m = model(optimizer=opt_name, lr=1e-2, weight_decay=0.1)
+        opt = m.configure_optimizers()
+        w = m.item_emb.weight
+        before = w.detach().clone()
+        for p in m.parameters():
+            p.grad = torch.zeros_like(p)
+        opt.step()
+        assert torch.allclose(w.detach(), before * (1 - 1e-2 * 0.1)) == decoupled, opt_name

@@ -82,8 +82,11 @@ class ModelConfig:
         loss: ce (full softmax), sampled_softmax (uniform negatives) or bce (one negative).
         num_negatives: negatives per batch for sampled_softmax.
         temperature: logit temperature for sampled_softmax.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
+        lr: learning rate.
+        weight_decay: weight decay: an L2 term in the gradient for adam, decoupled for adamw.
+        optimizer: adam (torch.optim.Adam) or adamw (torch.optim.AdamW, decoupled weight decay as
+            in the HSTU authors' Lightning configs: lr 1e-3, betas 0.9/0.98, weight decay 1e-3).
+        adam_beta2: the second-moment decay of Adam/AdamW (torch's default 0.999).
         synthetic_weight: how synthetic targets weigh against real ones in the loss. null pools
             every target with weight 1 (the paper's code); a number w in (0, 1] gives
             w * mean(real) + (1 - w) * mean(synthetic); "golden" picks w from the ratio of real to
@@ -122,6 +125,8 @@ class ModelConfig:
     temperature: float = 1.0
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: str = "adam"
+    adam_beta2: float = 0.999
     synthetic_weight: Optional[Union[float, str]] = None
     generation_decay: Optional[float] = None
     item_weighting: Optional[str] = None
@@ -163,6 +168,8 @@ class ModelConfig:
         _check(self.cl_temperature > 0, "model.cl_temperature", "must be > 0", self.cl_temperature)
         _check(self.lr > 0, "model.lr", "must be > 0", self.lr)
         _check(self.weight_decay >= 0, "model.weight_decay", "must be >= 0", self.weight_decay)
+        _choice(self.optimizer, "model.optimizer", ("adam", "adamw"))
+        _check(0.0 <= self.adam_beta2 < 1.0, "model.adam_beta2", "must lie in [0, 1)", self.adam_beta2)
         _check(self.cl_weight >= 0, "model.cl_weight", "must be >= 0", self.cl_weight)
         _choice(self.hstu_norm, "model.hstu_norm", ("n_padded", "true_len", "softmax"))
         _check(

@@ -132,7 +132,13 @@ class SequentialRecommender(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        optimizer = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
+        return optimizer(
+            self.parameters(),
+            lr=self.config.lr,
+            betas=(0.9, self.config.adam_beta2),
+            weight_decay=self.config.weight_decay,
+        )
 
     # ------------------------------------------------------------------ evaluation
     def ranking_scores(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
