@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rsir_pl.config import ModelConfig
+from rsir_pl.config import OPTIMIZERS, ModelConfig
 from rsir_pl.models import build_model, load_model, save_model
 
 
@@ -113,3 +113,8 @@ def test_optimizer_option_builds_adam_or_decoupled_adamw():
             p.grad = torch.zeros_like(p)
         opt.step()
         assert torch.allclose(w.detach(), before * (1 - 1e-2 * 0.1)) == decoupled, opt_name
+
+
+def test_every_optimizer_name_the_config_accepts_builds():
+    for name in OPTIMIZERS:
+        assert isinstance(model(optimizer=name).configure_optimizers(), torch.optim.Optimizer), name

@@ -14,6 +14,7 @@ from typing import Any, Optional, Union
 
 BACKBONES = ("sasrec", "cl4srec", "hstu")
 LOSSES = ("ce", "sampled_softmax", "bce")
+OPTIMIZERS = ("adam", "adamw")
 FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
 LOGGERS = ("csv", "wandb", "none")
 #: how D'_{k+1} is produced: RSIR or an augmentation baseline (rsir_pl.baselines)
@@ -168,7 +169,7 @@ class ModelConfig:
         _check(self.cl_temperature > 0, "model.cl_temperature", "must be > 0", self.cl_temperature)
         _check(self.lr > 0, "model.lr", "must be > 0", self.lr)
         _check(self.weight_decay >= 0, "model.weight_decay", "must be >= 0", self.weight_decay)
-        _choice(self.optimizer, "model.optimizer", ("adam", "adamw"))
+        _choice(self.optimizer, "model.optimizer", OPTIMIZERS)
         _check(0.0 <= self.adam_beta2 < 1.0, "model.adam_beta2", "must lie in [0, 1)", self.adam_beta2)
         _check(self.cl_weight >= 0, "model.cl_weight", "must be >= 0", self.cl_weight)
         _choice(self.hstu_norm, "model.hstu_norm", ("n_padded", "true_len", "softmax"))

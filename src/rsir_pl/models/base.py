@@ -23,6 +23,9 @@ from rsir_pl.config import ModelConfig
 from rsir_pl.metrics import FullRankingMetrics, target_rank
 from rsir_pl.models import losses as L_
 
+#: the torch class of each name in ``config.OPTIMIZERS``
+_OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
 NEG_INF = float("-inf")
 
 
@@ -132,8 +135,7 @@ class SequentialRecommender(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        optimizer = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
-        return optimizer(
+        return _OPTIMIZER_CLASSES[self.config.optimizer](
             self.parameters(),
             lr=self.config.lr,
             betas=(0.9, self.config.adam_beta2),
