@@ -5,6 +5,7 @@ machine with ``pytest tests/test_cuda.py``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,12 +14,13 @@ import pytest
 import torch
 
 from backbone_checks import batch_seqs, tiny_split
-from rsir_pl.config import DataConfig, GenerationConfig, LoggerConfig, ModelConfig, RunConfig, TrainerConfig
+from rsir_pl.config import GenerationConfig, ModelConfig
 from rsir_pl.generation.generator import Generator
 from rsir_pl.generation.index import ExactIndex, build_index
 from rsir_pl.generation.reference import reference_generate
 from rsir_pl.loop.runner import self_improve
 from rsir_pl.models import build_model
+from test_runner import tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -71,16 +73,8 @@ def test_exact_index_on_cuda_matches_faiss_on_cpu():
 
 
 def test_loop_runs_on_the_gpu(tmp_path):
-    cfg = RunConfig(
-        seed=7,
-        run_dir=str(tmp_path / "run"),
-        iterations=1,
-        data=DataConfig(dataset="synthetic-tiny", max_len=20, batch_size=64, eval_batch_size=256),
-        model=ModelConfig(hidden=16, layers=1, heads=1, dropout=0.2, attn_dropout=0.2),
-        trainer=TrainerConfig(max_epochs=3, patience=2, accelerator="gpu", devices=1, progress_bar=False),
-        generation=GenerationConfig(m=2, max_len=20, progress=False),
-        logger=LoggerConfig(kind="none"),
-    )
+    cfg = tiny_config(tmp_path / "run", iterations=1)
+    cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(cfg.trainer, accelerator="gpu", devices=1))
     records = self_improve(cfg)
     assert [r["iteration"] for r in records] == [0, 1]
     for r in records:
