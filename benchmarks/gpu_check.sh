@@ -26,23 +26,19 @@ LOG="$OUT/log.txt"
 {
   date -u
   nvidia-smi -L 2>&1 || echo "no nvidia-smi"
-  "$PY" - <<'EOF'
-import platform, torch, lightning
-print("python", platform.python_version(), "torch", torch.__version__, "lightning", lightning.__version__)
-print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
-try:
-    import faiss
-    print("faiss", faiss.__version__, "gpu support", hasattr(faiss, "StandardGpuResources"))
-except ImportError as e:
-    print("faiss missing", e)
-EOF
+  # the machine as every benchmark section describes it, plus whether faiss can use the GPU
+  "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from _common import machine_info
+from rsir_pl.generation.index import faiss_has_gpu
+print(machine_info(), 'faiss GPU:', faiss_has_gpu())"
 } >"$LOG" 2>&1
 
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   CONFIG=(--config configs/hstu/synthetic.yaml --set trainer.max_epochs=2)
+  DATA=synthetic
   FID_SIZES=(--sizes 10000 --nlist 64 --nprobe 4 --queries 256)
 else
   CONFIG=(--config configs/hstu/toys.yaml)
+  DATA=Toys
   FID_SIZES=(--sizes 1000000 --nlist 1024 --nprobe 16 64)
 fi
 
@@ -53,7 +49,7 @@ for s in $SEEDS; do
   (OMP_NUM_THREADS=$THREADS timeout "$DEADLINE" "$PY" benchmarks/rsir.py "${CONFIG[@]}" \
       --set seed="$s" --set trainer.progress_bar=false --set generation.progress=false \
       --run_dir "$OUT/runs/$TAG$s" --results "$OUT/results-seed-$TAG$s.md" $EXTRA \
-      --title "HSTU full-softmax CE + RSIR at p = 1, Toys, seed $s on the GPU ($TAG)" \
+      --title "HSTU full-softmax CE + RSIR at p = 1, $DATA, seed $s on the GPU ($TAG)" \
       >"$OUT/seed-$TAG$s.log" 2>&1; echo "seed $s exit $?" >>"$OUT/seed-$TAG$s.log") &
   pids+=($!)
 done
