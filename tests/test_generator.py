@@ -89,6 +89,43 @@ def test_empty_targets_stop_the_attempt():
     assert cand.accepted.tolist() == [2]
 
 
+def test_a_proposal_that_only_satisfies_itself_is_rejected():
+    # [1] -> 2 (the user's own item, p = 1). Under [1, 2] the model ranks 2 itself first and the
+    # remaining future item 3 far down: only the appended item would pass a rank-1 check.
+    T = table(N, {1: {2: 5.0}, 2: {2: 9.0, 6: 8.0, 7: 7.0}})
+    cand, _ = run(T, [[1, 2, 3]], prefix="first", top_k=1, p=1.0, tau=1, m=1)
+    assert cand.accepted.tolist() == [0]
+    cand, _ = run(T, [[1, 2, 3]], prefix="first", top_k=1, p=1.0, tau=1, m=1, check_targets="including_new")
+    assert cand.sequences.to_lists()[0][:2] == [1, 2] and cand.accepted[0] >= 1
+    # the reference agrees under both readings
+    store = SequenceStore.from_lists([[1, 2, 3]])
+    held = np.zeros((1, 2), dtype=np.int64)
+    for targets, expected in (("remaining", 0), ("including_new", 1)):
+        cfg = GenerationConfig(prefix="first", top_k=1, p=1.0, tau=1, m=1, max_len=2, check_targets=targets)
+        ref = reference_generate(MarkovModel(T).eval(), store, held, cfg)
+        assert ref.accepted.tolist() == [expected]
+
+
+def test_the_last_remaining_target_is_accepted_and_ends_the_attempt():
+    # [1] -> 3, the last item of the true future: accepted whatever ranks where afterwards (no true
+    # item is left to test; under [1, 3] item 3 itself ranks low), and the attempt ends there.
+    T = table(N, {1: {3: 5.0}, 3: {8: 9.0, 7: 8.0}})
+    cand, _ = run(T, [[1, 3]], prefix="first", top_k=1, p=1.0, tau=1, m=1, max_len=10)
+    assert cand.sequences.to_lists() == [[1, 3]] and cand.accepted.tolist() == [1]
+    cand, _ = run(T, [[1, 3]], prefix="first", top_k=1, p=1.0, tau=1, m=1, check_targets="including_new")
+    assert cand.accepted.tolist() == [0]
+
+
+def test_acceptance_is_lower_when_the_new_item_is_not_its_own_target(small_world):
+    model, D, held = small_world
+    acc = {}
+    for targets in ("remaining", "including_new"):
+        cfg = GenerationConfig(m=3, p=1.0, tau=3, max_len=12, check_targets=targets, progress=False)
+        c = Generator(cfg, seed=3).generate(model, D, held).counters
+        acc[targets] = c["accepted_steps"] / c["proposed_steps"]
+    assert acc["remaining"] < acc["including_new"]
+
+
 def test_attempts_without_accepted_step_are_dropped():
     T = table(N, {1: {7: 5.0}, 7: {8: 5.0}})  # every proposal is rejected
     cand, res = run(T, [[1, 2, 3]], prefix="first", top_k=1, p=0.0, tau=1, m=3)
@@ -183,7 +220,7 @@ def small_world():
     return model, split.train(), split.held_out_items()
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     tau=st.sampled_from([1, 3, 5, 20]),
     p=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
@@ -192,9 +229,12 @@ def small_world():
     exclude=st.booleans(),
     temperature=st.sampled_from([0.5, 1.0, 2.0]),
     fidelity=st.sampled_from(["exact", "none"]),
+    check_targets=st.sampled_from(["remaining", "including_new"]),
     seed=st.integers(0, 100),
 )
-def test_batched_equals_reference(small_world, tau, p, top_k, prefix, exclude, temperature, fidelity, seed):
+def test_batched_equals_reference(
+    small_world, tau, p, top_k, prefix, exclude, temperature, fidelity, check_targets, seed
+):
     model, D, held = small_world
     cfg = GenerationConfig(
         tau=tau,
@@ -205,6 +245,7 @@ def test_batched_equals_reference(small_world, tau, p, top_k, prefix, exclude, t
         m=2,
         temperature=temperature,
         fidelity=fidelity,
+        check_targets=check_targets,
         max_len=12,
         batch_size=17,
         progress=False,

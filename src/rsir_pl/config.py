@@ -16,6 +16,8 @@ BACKBONES = ("sasrec", "cl4srec", "hstu")
 LOSSES = ("ce", "sampled_softmax", "bce")
 OPTIMIZERS = ("adam", "adamw")
 FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
+#: what the fidelity check tests after item i is appended (RSIR-SPEC §3 step 4)
+CHECK_TARGETS = ("remaining", "including_new")
 LOGGERS = ("csv", "wandb", "none")
 #: how D'_{k+1} is produced: RSIR or an augmentation baseline (rsir_pl.baselines)
 GENERATION_METHODS = ("rsir", "reorder", "insertion")
@@ -265,6 +267,11 @@ class GenerationConfig:
             logit scale (1 samples from the distribution the model was trained to predict).
         prefix: random (length uniform in 1..len-1) or first (start from the first item).
         exclude_context: never propose an item already in the context.
+        check_targets: which true items the fidelity check tests after appending item i:
+            remaining (the paper's S_tgt = s \\ ctx': the user's remaining true future, without
+            i; when i was the last one, the step is accepted and the attempt ends) or
+            including_new (i itself still counts, so a proposal taken from the user's own items
+            passes whenever the model ranks it highly right after appending it).
         max_len: longest synthetic sequence.
         min_len: shortest synthetic sequence kept.
         seed_from: all (every sequence of D_k) or real (original users only).
@@ -298,6 +305,7 @@ class GenerationConfig:
     temperature: float = 1.0
     prefix: Optional[str] = None
     exclude_context: bool = True
+    check_targets: str = "remaining"
     max_len: int = 50
     min_len: Optional[int] = None
     seed_from: str = "all"
@@ -327,6 +335,7 @@ class GenerationConfig:
         _check(self.top_k >= 1, "generation.top_k", "must be >= 1", self.top_k)
         _check(self.temperature > 0, "generation.temperature", "must be > 0", self.temperature)
         _choice(self.prefix, "generation.prefix", ("random", "first"))
+        _choice(self.check_targets, "generation.check_targets", CHECK_TARGETS)
         _check(self.max_len >= 2, "generation.max_len", "must be >= 2", self.max_len)
         _check(
             2 <= self.min_len <= self.max_len,

@@ -6,8 +6,9 @@ Many (seed sequence, attempt) rows are decoded together. Per step and row:
 2. sample the next item among the pool's ``top_k`` best-scored items from the model's own
    distribution, ``softmax(scores * model.logit_scale / temperature)``;
 3. one forward pass on ``ctx' = ctx + [item]`` (cached keys/values where the backbone has them);
-4. fidelity check on that pass's scores: accept iff a remaining true item of the seed ranks <= tau;
-   on accept the item joins the context and leaves the targets, on reject the row stops;
+4. fidelity check on that pass's scores: accept iff a remaining true item of the seed (without the
+   item just appended, unless ``check_targets=including_new``) ranks <= tau; on accept the item
+   joins the context and leaves the targets, on reject the row stops;
 5. the same scores feed the next step's sampling, so each step costs exactly one forward.
 
 Finished rows leave the batch at once (the batch is compacted), the catalogue is scored in
@@ -276,6 +277,7 @@ class Generator:
             return max(self.check.k_needed, top_k + extra)
 
         top_k = cfg.top_k
+        remaining_targets = cfg.check_targets == "remaining" and self.check.name != "none"
         sample_temperature = cfg.temperature / model.logit_scale
 
         done_rows: list[torch.Tensor] = []
@@ -349,11 +351,20 @@ class Generator:
             counters["forward_s"] += time.perf_counter() - t
             vals, ids, s_scores = self._search(index, emb, S, h, k_search(ctx_len), counters)
             t = time.perf_counter()
-            ok = self.check.accept(vals, ids, S * tgt) & has_cand
+            is_item = S == item.unsqueeze(1)
+            if remaining_targets:
+                # the check tests the remaining true future tgt' = tgt \ {item}; if item was the
+                # last target the real future is exhausted: accept, and the attempt ends below
+                check_tgt = tgt & ~is_item
+                exhausted = ~check_tgt.any(dim=1)
+            else:
+                check_tgt = tgt
+                exhausted = torch.zeros_like(has_cand)
+            ok = (self.check.accept(vals, ids, S * check_tgt) | exhausted) & has_cand
             counters["check_s"] += time.perf_counter() - t
             if self._exact_twin is not None and step % self.agreement_every == 0:
                 t = time.perf_counter()
-                self._measure_agreement(h, S * tgt, ok, has_cand, counters)
+                self._measure_agreement(h, S * check_tgt, ok & ~exhausted, has_cand & ~exhausted, counters)
                 counters["agreement_s"] = counters.get("agreement_s", 0.0) + time.perf_counter() - t
             counters["proposed_steps"] += float(has_cand.sum())
             counters["accepted_steps"] += float(ok.sum())
@@ -362,7 +373,7 @@ class Generator:
             ctx[torch.arange(n, device=device)[ok], pos_new[ok]] = item[ok]
             ctx_len = ctx_len + ok.long()
             accepted = accepted + ok.long()
-            hit = (S == item.unsqueeze(1)) & ok.unsqueeze(1)
+            hit = is_item & ok.unsqueeze(1)
             tgt = tgt & ~hit
             if cfg.exclude_context:
                 pool = pool & ~hit

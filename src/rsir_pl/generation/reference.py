@@ -120,10 +120,14 @@ def _one_attempt(
         proposed += 1
         # 3. the fidelity check under the new context ctx' = ctx + [item]
         new_scores = _scores(model, ctx + [item])
+        # the targets of the check: the remaining true future after appending item (RSIR-SPEC §3.4)
+        check_tgt = tgt - {item} if cfg.check_targets == "remaining" else tgt
         if cfg.fidelity == "none":
             ok = True
+        elif not check_tgt:
+            ok = True  # item was the last true future item: the real future is exhausted
         else:
-            ok = any(tie_pessimistic_rank(new_scores, t) <= cfg.tau for t in tgt)
+            ok = any(tie_pessimistic_rank(new_scores, t) <= cfg.tau for t in check_tgt)
         if not ok:
             break  # the paper's "break": the attempt ends at the first failed check
         ctx = ctx + [item]
