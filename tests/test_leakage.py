@@ -1,13 +1,33 @@
-"""The leakage guard fails loudly on every kind of violation."""
+"""The leakage guard fails loudly on every kind of violation, and re-derives the fidelity targets
+from what is saved: an injected leak is caught on the fresh and on the resume path."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
+from markov import MarkovModel
+from rsir_pl.config import DataConfig, GenerationConfig
+from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.split import LeaveOneOutSplit
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation.leakage import LeakageError, check_generated
+from rsir_pl.generation import generator as generator_module
+from rsir_pl.generation.generator import Generator
+from rsir_pl.generation.leakage import (
+    LeakageError,
+    check_fidelity_targets,
+    check_generated,
+    held_out_of,
+    provenance_arrays,
+    saved_target_record,
+)
+from rsir_pl.loop import runner
+from rsir_pl.loop.callback import generate_for_next_iteration
+from rsir_pl.loop.rundir import RunDir
 
 
 @pytest.fixture()
@@ -32,8 +52,29 @@ def test_changed_dk_fails(split):
 
 def test_validation_item_in_real_training_data_fails(split):
     leaky = SequenceStore.from_lists([[1, 2, 3, 4], [6, 7]])  # user 0's validation item 4 in training
-    with pytest.raises(LeakageError):
+    with pytest.raises(LeakageError, match="training parts"):
         check_generated(leaky, leaky, split, np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def test_real_sequences_after_d0_fail(split):
+    d0 = split.train()
+    real_again = SequenceStore.from_lists([[1, 2]], root=[0], generation=[0])
+    with pytest.raises(LeakageError, match="generation 0"):
+        check_generated(d0, SequenceStore.concat([d0, real_again]), split, np.array([0]), np.array([1]))
+
+
+def test_bad_provenance_ids_and_roots_fail(split):
+    d0 = split.train()
+    new = SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])
+    d1 = SequenceStore.concat([d0, new])
+    with pytest.raises(LeakageError, match="provenance arrays"):
+        check_generated(d0, d1, split, np.array([0, 1]), np.array([2]))
+    outside = SequenceStore.from_lists([[1, 2, 11]], root=[0], generation=[1])
+    with pytest.raises(LeakageError, match="outside 1..10"):
+        check_generated(d0, SequenceStore.concat([d0, outside]), split, np.array([0]), np.array([2]))
+    no_user = SequenceStore.from_lists([[1, 2, 9]], root=[2], generation=[1])
+    with pytest.raises(LeakageError, match="does not exist"):
+        check_generated(d0, SequenceStore.concat([d0, no_user]), split, np.array([0]), np.array([2]))
 
 
 def test_wrong_prefix_or_root_fails(split):
@@ -46,8 +87,173 @@ def test_wrong_prefix_or_root_fails(split):
         check_generated(d0, SequenceStore.concat([d0, wrong_root]), split, np.array([0]), np.array([2]))
 
 
-def test_held_out_targets_fail(split):
+def test_held_out_items_are_read_from_the_full_sequences(split):
+    assert held_out_of(split).tolist() == [[4, 5], [8, 9]]
+
+
+# ---------------------------------------------------------------------------- fidelity targets, by hand
+# user 0: full [1, 7, 2, 3, 7, 8] -> training part [1, 7, 2, 3], validation 7, test 8 (7 recurs)
+# user 1: full [4, 5, 6, 2, 1, 5] -> training part [4, 5, 6, 2], validation 1, test 5 (5 recurs)
+FULL = [[1, 7, 2, 3, 7, 8], [4, 5, 6, 2, 1, 5], [2, 3, 4, 5, 6]]
+
+
+@pytest.fixture()
+def recurring():
+    return LeaveOneOutSplit.from_sequences(SequenceStore.from_lists(FULL), 8)
+
+
+def guard(split, rows, prefix_len, targets, checked=True):
+    """check_generated on D_0 + generated ``rows`` (lists, seeds = their roots' training parts)."""
     d0 = split.train()
-    new = SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])
-    with pytest.raises(LeakageError, match="fidelity targets"):
-        check_generated(d0, SequenceStore.concat([d0, new]), split, np.array([0]), np.array([2]), 1)
+    roots = [0] * len(rows)
+    new = SequenceStore.from_lists(rows, root=roots, generation=[1] * len(rows))
+    record = None if targets is None else SequenceStore.from_lists(targets)
+    check_generated(
+        d0,
+        SequenceStore.concat([d0, new]),
+        split,
+        np.zeros(len(rows), np.int64),
+        np.asarray(prefix_len),
+        targets=record,
+        fidelity_checked=checked,
+    )
+
+
+def test_targets_following_the_rule_pass(recurring):
+    # seed [1, 7, 2, 3], prefix [1]: the targets are {2, 3} (7 is user 0's validation item)
+    guard(recurring, [[1, 2, 5]], [1], [[3]])  # remaining: the first step tested {2, 3} minus 2
+    guard(recurring, [[1, 2, 5]], [1], [[2, 3]])  # including_new
+    guard(recurring, [[1, 4, 2, 3]], [1], [[2, 3]])  # 2 then 3: the last target ends the attempt
+    guard(recurring, [[1, 7, 2, 5]], [2], [[3]])  # prefix [1, 7]: targets {2, 3}
+    # without a fidelity check nothing about targets is claimed or verified
+    guard(recurring, [[1, 2, 3, 4, 5, 6]], [1], None, checked=False)
+
+
+def test_a_recorded_held_out_target_fails(recurring):
+    with pytest.raises(LeakageError, match="validation item 7 was a fidelity target"):
+        guard(recurring, [[1, 2, 5]], [1], [[3, 7]])
+
+
+def test_a_recorded_target_outside_the_true_future_fails(recurring):
+    with pytest.raises(LeakageError, match="item 1 was a fidelity target but is not in its seed's future"):
+        guard(recurring, [[1, 7, 4]], [2], [[1, 2, 3]])  # 1 is in the prefix
+    with pytest.raises(LeakageError, match="item 6 was a fidelity target"):
+        guard(recurring, [[1, 2, 5]], [1], [[3, 6]])  # 6 is not in the seed
+
+
+def test_a_record_that_omits_a_target_fails(recurring):
+    # the first step's check tests {2, 3} (or {3} after proposing 2): a record of {} or {2} is false
+    with pytest.raises(LeakageError, match="lacks it"):
+        guard(recurring, [[1, 5, 4]], [1], [[2]])
+    with pytest.raises(LeakageError, match="lacks it"):
+        guard(recurring, [[1, 2, 5]], [1], [[]])
+
+
+def test_a_step_after_the_true_future_is_used_up_fails_from_the_output_alone(recurring):
+    # prefix [1, 7, 2]: the only target is 3. A row that generated 3 and then another step must
+    # have had another target, and the seed's only other future item is the validation item 7
+    with pytest.raises(LeakageError, match="step 2.*used up"):
+        guard(recurring, [[1, 7, 2, 3, 4]], [3], [[]])
+    # prefix [1, 7, 2, 3] would leave no target at all: the prefix length itself is impossible
+    with pytest.raises(LeakageError, match="prefix length 4 outside 1..3"):
+        guard(recurring, [[1, 7, 2, 3, 4]], [4], [[]])
+
+
+def test_a_checked_run_without_a_record_or_a_step_fails(recurring):
+    with pytest.raises(LeakageError, match="no record"):
+        guard(recurring, [[1, 2, 5]], [1], None)
+    with pytest.raises(LeakageError, match="target record: 2 rows for 1"):
+        guard(recurring, [[1, 2, 5]], [1], [[3], [3]])
+    seeds, only_prefix = SequenceStore.from_lists([[1, 7, 2, 3]]), SequenceStore.from_lists([[1, 7, 2]])
+    with pytest.raises(LeakageError, match="no generated item"):
+        check_fidelity_targets(seeds, only_prefix, np.array([3]), np.array([[7, 8]]), SequenceStore.from_lists([[]]))
+
+
+# ---------------------------------------------------------------------------- generator output
+def recurring_datamodule() -> SequenceDataModule:
+    store = SequenceStore.from_lists(FULL)
+    ids = np.array([""] + [f"i{i}" for i in range(1, 9)], dtype=object)
+    users = np.array([f"u{u}" for u in range(len(FULL))], dtype=object)
+    dm = SequenceDataModule(DataConfig(max_len=10), dataset=InteractionDataset("recurring", store, 8, ids, users))
+    dm.setup()
+    return dm
+
+
+def permissive_model() -> MarkovModel:
+    """Random scores; with tau = 8 (the catalogue) every check that has a target passes."""
+    return MarkovModel(torch.rand(9, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).eval()
+
+
+CONFIG = GenerationConfig(m=12, tau=8, max_len=10, p=0.5, top_k=3, progress=False)
+
+
+@pytest.fixture()
+def leaky_generator(monkeypatch):
+    """Inject a leak: the generator's targets keep the users' validation and test items."""
+    original = generator_module.initial_targets
+    monkeypatch.setattr(
+        generator_module, "initial_targets", lambda seeds, prefix, held: original(seeds, prefix, np.zeros_like(held))
+    )
+
+
+@pytest.mark.parametrize("check_targets", ["remaining", "including_new"])
+def test_generator_output_passes_the_guard(check_targets):
+    dm = recurring_datamodule()
+    config = dataclasses.replace(CONFIG, check_targets=check_targets)
+    result = generate_for_next_iteration(permissive_model(), dm, config, seed=0, iteration=0)
+    assert len(result.sequences) > 0 and result.targets is not None
+    assert result.stats["held_out_excluded_targets"] > 0  # the data does put held-out items in reach
+
+
+def test_fresh_path_catches_an_injected_leak(leaky_generator):
+    with pytest.raises(LeakageError, match="(validation|test) item [578] was a fidelity target"):
+        generate_for_next_iteration(permissive_model(), recurring_datamodule(), CONFIG, seed=0, iteration=0)
+
+
+def write_generation(path, model, config) -> RunDir:
+    """Generate D'_1 from D_0 without the guard and save it as the loop does."""
+    dm = recurring_datamodule()
+    result = Generator(config, seed=0, iteration=0).run(model, dm.train_store, dm.split.held_out_items())
+    rundir = RunDir(path)
+    rundir.write_store("iter_1/synthetic.npz", result.sequences)
+    rundir.write_arrays("iter_1/provenance.npz", **provenance_arrays(result))
+    rundir.write_json("iter_1/generation.json", result.stats)
+    return rundir
+
+
+def test_resume_path_verifies_the_saved_targets(tmp_path):
+    rundir = write_generation(tmp_path / "clean", permissive_model(), CONFIG)
+    dm = recurring_datamodule()
+    n0 = len(dm.train_store)
+    runner._load_generated(rundir, dm, 0)
+    assert len(dm.train_store) > n0
+    prov = rundir.read_arrays("iter_1/provenance.npz")
+    assert bool(prov["fidelity_checked"]) and saved_target_record(prov)["targets"] is not None
+
+
+def test_resume_path_catches_an_injected_leak(tmp_path, leaky_generator):
+    rundir = write_generation(tmp_path / "leaky", permissive_model(), CONFIG)
+    with pytest.raises(LeakageError, match="(validation|test) item [578] was a fidelity target"):
+        runner._load_generated(rundir, recurring_datamodule(), 0)
+
+
+def test_resume_path_catches_a_record_tampered_after_saving(tmp_path):
+    rundir = write_generation(tmp_path / "tampered", permissive_model(), CONFIG)
+    prov = rundir.read_arrays("iter_1/provenance.npz")
+    prov["target_items"] = np.zeros_like(prov["target_items"])  # the record no longer matches the rule
+    rundir.write_arrays("iter_1/provenance.npz", **prov)
+    with pytest.raises(LeakageError, match="fidelity target"):
+        runner._load_generated(rundir, recurring_datamodule(), 0)
+    del prov["target_items"], prov["target_offsets"]  # a checked run whose record went missing
+    rundir.write_arrays("iter_1/provenance.npz", **prov)
+    with pytest.raises(LeakageError, match="no record"):
+        runner._load_generated(rundir, recurring_datamodule(), 0)
+
+
+def test_resume_of_a_run_saved_before_the_record_still_loads(tmp_path):
+    rundir = write_generation(tmp_path / "old", permissive_model(), CONFIG)
+    prov = rundir.read_arrays("iter_1/provenance.npz")
+    rundir.write_arrays("iter_1/provenance.npz", **{k: prov[k] for k in ("source", "attempt", "prefix_len")})
+    dm = recurring_datamodule()
+    runner._load_generated(rundir, dm, 0)
+    assert (dm.train_store.generation == 1).any()

@@ -157,7 +157,6 @@ def run_augmentation(
         # items after the part shared with the source (RSIR: the generated items)
         "mean_generated_length": float(generated.mean()) if n_kept else 0.0,
         "mean_sequence_length": float(seqs.lengths.mean()) if n_kept else 0.0,
-        "held_out_targets_used": 0,
         **(extra_stats or {}),
     }
     stats["generation_seconds"] = time.perf_counter() - t0

@@ -50,6 +50,8 @@ class Candidates:
     accepted: np.ndarray
     sequences: SequenceStore
     counters: dict[str, float] = field(default_factory=dict)
+    #: per row, the seed items its fidelity checks tested as targets (None without a check)
+    targets: SequenceStore | None = None
 
     @classmethod
     def concat(cls, parts: Iterable[Candidates]) -> Candidates:
@@ -63,6 +65,9 @@ class Candidates:
         for p in parts:
             for k, v in p.counters.items():
                 counters[k] = counters.get(k, 0) + v
+        targets = None
+        if parts and all(p.targets is not None for p in parts):
+            targets = SequenceStore.concat([p.targets for p in parts]).select(order)  # type: ignore[misc]
         return cls(
             seq[order],
             att[order],
@@ -70,6 +75,7 @@ class Candidates:
             np.concatenate([p.accepted for p in parts])[order] if parts else np.zeros(0, np.int64),
             store,
             counters,
+            targets,
         )
 
 
@@ -82,6 +88,8 @@ class GenerationResult:
     attempt: np.ndarray
     prefix_len: np.ndarray
     stats: dict[str, Any]
+    #: per sequence, the items its fidelity checks tested as targets (None without a check)
+    targets: SequenceStore | None = None
 
 
 def seed_indices(store: SequenceStore, config: GenerationConfig) -> np.ndarray:
@@ -236,16 +244,11 @@ class Generator:
         Ls = int(lengths.max())
         S_np = store.padded(row_seq, Ls, align="right")
         first_pos = _first_occurrence(S_np)
-        pos = np.arange(Ls)[None, :]
-        nonpad = S_np != 0
-        is_first = (first_pos == pos) & nonpad
+        is_first = (first_pos == np.arange(Ls)[None, :]) & (S_np != 0)
         in_ctx = first_pos < prefix[:, None]
-        roots = store.root[row_seq]
-        held = held_out[roots]  # [B, 2]
-        is_held = (S_np[:, :, None] == held[:, None, :]).any(axis=2)
-        tgt_np = is_first & ~in_ctx & ~is_held
+        tgt_np = initial_targets(S_np, prefix, held_out[store.root[row_seq]])
         counters["held_out_excluded_targets"] = counters.get("held_out_excluded_targets", 0.0) + float(
-            (is_first & ~in_ctx & is_held).sum()
+            (is_first & ~in_ctx).sum() - tgt_np.sum()
         )
         pool_np = is_first & (~in_ctx if cfg.exclude_context else True)
         stop_len = np.full(B, cfg.max_len, dtype=np.int64)
@@ -254,8 +257,9 @@ class Generator:
 
         S = torch.from_numpy(S_np).to(device)
         tgt = torch.from_numpy(tgt_np).to(device)
-        held_t = torch.from_numpy(is_held).to(device)
-        counters["held_out_targets_used"] = counters.get("held_out_targets_used", 0.0) + float((tgt & held_t).sum())
+        # what the checks tested, per original row: the leakage guard re-derives it from the output
+        record = self.check.name != "none"
+        tested = torch.zeros_like(tgt)
         pool = torch.from_numpy(np.asarray(pool_np)).to(device)
         ctx = torch.zeros(B, cfg.max_len, dtype=torch.long, device=device)
         w = min(Ls, cfg.max_len)
@@ -352,15 +356,11 @@ class Generator:
             vals, ids, s_scores = self._search(index, emb, S, h, k_search(ctx_len), counters)
             t = time.perf_counter()
             is_item = S == item.unsqueeze(1)
-            if remaining_targets:
-                # the check tests the remaining true future tgt' = tgt \ {item}; if item was the
-                # last target the real future is exhausted: accept, and the attempt ends below
-                check_tgt = tgt & ~is_item
-                exhausted = ~check_tgt.any(dim=1)
-            else:
-                check_tgt = tgt
-                exhausted = torch.zeros_like(has_cand)
+            check_tgt, exhausted = step_targets(tgt, is_item, remaining_targets)
             ok = (self.check.accept(vals, ids, S * check_tgt) | exhausted) & has_cand
+            if record:
+                decided = rows[has_cand]
+                tested.index_put_((decided,), tested[decided] | check_tgt[has_cand])
             counters["check_s"] += time.perf_counter() - t
             if self._exact_twin is not None and step % self.agreement_every == 0:
                 t = time.perf_counter()
@@ -393,7 +393,8 @@ class Generator:
         seqs = SequenceStore(
             ctx_all[mask].astype(np.int32), offsets, store.root[row_seq], np.full(B, self.iteration + 1)
         )
-        return Candidates(row_seq.copy(), row_att.copy(), prefix, acc.astype(np.int64), seqs)
+        targets = tested_items(S_np, tested.cpu().numpy(), store.root[row_seq]) if record else None
+        return Candidates(row_seq.copy(), row_att.copy(), prefix, acc.astype(np.int64), seqs, targets=targets)
 
     def _search(
         self,
@@ -507,12 +508,50 @@ def finalize(
         "profile_check_s": counters.get("check_s", 0.0),
         "profile_agreement_s": counters.get("agreement_s", 0.0),
         "held_out_excluded_targets": int(counters.get("held_out_excluded_targets", 0)),
-        "held_out_targets_used": int(counters.get("held_out_targets_used", 0)),
     }
     if counters.get("agreement_checked"):
         stats["agreement_with_exact"] = counters["agreement_equal"] / counters["agreement_checked"]
         stats["agreement_checked_steps"] = int(counters["agreement_checked"])
-    return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats)
+    targets = c.targets.select(idx) if c.targets is not None else None
+    return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats, targets)
+
+
+# ---------------------------------------------------------------------------- targets
+def initial_targets(seeds: np.ndarray, prefix: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """``[B, Ls]`` mask of each row's fidelity targets before its first step (RSIR-SPEC §2, §3.4).
+
+    The first occurrence of every item of the seed ``seeds [B, Ls]`` (right-padded with 0) that is
+    not in its prefix of ``prefix [B]`` items, except the root user's validation and test items
+    ``held [B, 2]``, which are never targets.
+    """
+    first_pos = _first_occurrence(seeds)
+    is_first = (first_pos == np.arange(seeds.shape[1])[None, :]) & (seeds != 0)
+    in_prefix = first_pos < prefix[:, None]
+    is_held = (seeds[:, :, None] == held[:, None, :]).any(axis=2)
+    return is_first & ~in_prefix & ~is_held
+
+
+def step_targets(tgt: torch.Tensor, is_item: torch.Tensor, remaining: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The targets one step's check tests, and the rows whose true future the step exhausted.
+
+    ``tgt [B, Ls]`` are the targets before the step, ``is_item`` marks the proposed item's seed
+    positions. With ``remaining`` the check tests ``tgt`` without the item; when none is left the item was
+    the last target, the step is accepted and the attempt ends. Otherwise it tests ``tgt``.
+    """
+    if not remaining:
+        return tgt, torch.zeros(tgt.shape[0], dtype=torch.bool, device=tgt.device)
+    check_tgt = tgt & ~is_item
+    return check_tgt, ~check_tgt.any(dim=1)
+
+
+def tested_items(seeds: np.ndarray, tested: np.ndarray, root: np.ndarray) -> SequenceStore:
+    """Per row, the seed items (ascending) at the positions ``tested [B, Ls]`` its checks tested."""
+    counts = tested.sum(axis=1)
+    items = np.sort(np.where(tested, seeds, np.iinfo(seeds.dtype).max), axis=1)
+    kept = np.arange(seeds.shape[1])[None, :] < counts[:, None]
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return SequenceStore(items[kept], offsets, root, np.zeros(len(counts), dtype=np.int64))
 
 
 # ---------------------------------------------------------------------------- helpers

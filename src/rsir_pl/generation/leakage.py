@@ -7,15 +7,32 @@ It fails loudly when:
   test position slipped into training);
 * a synthetic sequence does not start with the prefix of the seed it claims to come from, names
   a root user that does not exist, or carries an id outside the catalogue;
-* the generator reports that a held-out item was used as a fidelity target.
+* with a fidelity check (``fidelity_checked``): a validation or test item of a sequence's root user
+  could have been, or was recorded as, a fidelity target. See :func:`check_fidelity_targets`.
+
+The target check re-derives everything from what is saved (the seed ``D_k[source]``, the prefix
+length, the synthetic sequence, the users' held-out items read from the split's full sequences)
+plus the generator's record of the items its checks tested (``targets``); it never reuses the
+generator's masks. The fresh path (:mod:`rsir_pl.loop.callback`) and the resume path
+(:mod:`rsir_pl.loop.runner`) run the same checks: :func:`provenance_arrays` is what
+``provenance.npz`` stores and :func:`saved_target_record` reads it back.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from rsir_pl.data.split import LeaveOneOutSplit
-from rsir_pl.data.store import SequenceStore
+from rsir_pl.data.store import SequenceStore, _ranges
+
+if TYPE_CHECKING:
+    from rsir_pl.generation.generator import GenerationResult
+
+log = logging.getLogger(__name__)
 
 
 class LeakageError(AssertionError):
@@ -28,9 +45,16 @@ def check_generated(
     split: LeaveOneOutSplit,
     source: np.ndarray,
     prefix_len: np.ndarray,
-    held_out_targets_used: int = 0,
+    *,
+    targets: SequenceStore | None = None,
+    fidelity_checked: bool = False,
 ) -> None:
-    """Raise :class:`LeakageError` if D_{k+1} = ``d_next`` is not a clean extension of ``d_k``."""
+    """Raise :class:`LeakageError` if D_{k+1} = ``d_next`` is not a clean extension of ``d_k``.
+
+    ``fidelity_checked``: the generated sequences passed a fidelity check (RSIR with
+    ``generation.fidelity`` other than none); their targets are then verified against ``targets``,
+    the generator's per-sequence record of the items its checks tested (required).
+    """
     if not d_next.startswith(d_k):
         raise LeakageError("D_{k+1} does not contain D_k unchanged at its start")
     d0 = split.train()
@@ -56,8 +80,150 @@ def check_generated(
     cols = np.arange(width)[None, :] < prefix_len[:, None]
     if not np.array_equal(seed_prefix[cols], gen_prefix[cols]):
         raise LeakageError("a generated sequence does not start with its seed's prefix")
-    if held_out_targets_used:
-        raise LeakageError(f"{held_out_targets_used} validation/test items were used as fidelity targets")
+    if fidelity_checked:
+        if targets is None:
+            raise LeakageError(
+                "the generated sequences passed a fidelity check but carry no record of its targets: "
+                "the guard cannot verify that no validation/test item was a target"
+            )
+        check_fidelity_targets(d_k.select(source), new, prefix_len, held_out_of(split)[new.root], targets)
+
+
+def check_fidelity_targets(
+    seeds: SequenceStore,
+    generated: SequenceStore,
+    prefix_len: np.ndarray,
+    held: np.ndarray,
+    targets: SequenceStore,
+) -> None:
+    """Verify the fidelity targets of RSIR-generated sequences against the generation rule.
+
+    Row r: ``generated[r]`` was decoded from ``seeds[r]`` after its first ``prefix_len[r]`` items;
+    ``held[r]`` are the root user's validation and test items; ``targets[r]`` are the items the
+    generator recorded as tested by any of the row's checks. The rule (RSIR-SPEC §3.4): the
+    targets before the first step are ``R = items(seed after the prefix) - items(prefix) - held``;
+    each accepted item leaves them; an attempt takes no step once they are used up. Raises when
+
+    1. a recorded target is a held-out item of the root user (the leak itself);
+    2. a recorded target is not in R (not in the seed's future, or in its prefix);
+    3. the record lacks an item of R other than the first generated item (the first step's
+       check tests all of R, or R without that item under ``check_targets=remaining``): the
+       record does not describe what the checks tested;
+    4. from the output alone, without the record: a step was taken after R minus the items
+       generated before it was empty. Only a target outside R (such as a held-out item) can
+       keep an attempt going then.
+
+    What it cannot detect: a held-out item used as an extra target beside R whenever the record
+    omits it and the attempt never outlived R (4 needs R used up); targets of rows that were not
+    kept (they add nothing to the training data); the prefix length itself is checked against
+    its range 1..len(seed)-1, not against the keyed draw.
+    """
+    n = len(generated)
+    rows = np.arange(n)
+    if len(seeds) != n or len(prefix_len) != n or len(held) != n or len(targets) != n:
+        raise LeakageError(
+            f"target record: {len(targets)} rows for {n} generated sequences "
+            f"({len(seeds)} seeds, {len(prefix_len)} prefix lengths)"
+        )
+    prefix_len = np.asarray(prefix_len, dtype=np.int64)
+    bad = np.flatnonzero((prefix_len < 1) | (prefix_len > seeds.lengths - 1))
+    if len(bad):
+        r = int(bad[0])
+        raise LeakageError(
+            f"generated sequence {r}: prefix length {int(prefix_len[r])} outside 1..{int(seeds.lengths[r]) - 1} "
+            "(the seed's length - 1): the true future after the prefix would be empty or the prefix impossible"
+        )
+    steps = generated.lengths - prefix_len
+    bad = np.flatnonzero(steps < 1)
+    if len(bad):
+        raise LeakageError(f"generated sequence {int(bad[0])} has no generated item after its prefix")
+    width = int(max(seeds.max_item, generated.max_item, int(held.max(initial=0)), targets.max_item)) + 1
+
+    def keys(row: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return row.astype(np.int64) * width + items.astype(np.int64)
+
+    starts = seeds.offsets[:-1]
+    prefix_keys = keys(np.repeat(rows, prefix_len), seeds.items[_ranges(starts, prefix_len)])
+    future_len = seeds.lengths - prefix_len
+    future_keys = keys(np.repeat(rows, future_len), seeds.items[_ranges(starts + prefix_len, future_len)])
+    held_keys = keys(np.repeat(rows, 2), np.asarray(held, dtype=np.int64).reshape(-1))
+    rule = np.setdiff1d(np.setdiff1d(future_keys, prefix_keys), held_keys)
+    tested = keys(np.repeat(rows, targets.lengths), targets.items)
+
+    leaked = np.flatnonzero(np.isin(tested, held_keys))
+    if len(leaked):
+        r, item = divmod(int(tested[leaked[0]]), width)
+        which = "validation" if item == int(held[r, 0]) else "test"
+        raise LeakageError(
+            f"generated sequence {r}: its root user's {which} item {item} was a fidelity target "
+            f"({len(leaked)} held-out target(s) recorded in all)"
+        )
+    outside = np.flatnonzero(~np.isin(tested, rule))
+    if len(outside):
+        r, item = divmod(int(tested[outside[0]]), width)
+        raise LeakageError(
+            f"generated sequence {r}: item {item} was a fidelity target but is not in its seed's future after "
+            f"the prefix of {int(prefix_len[r])} items"
+        )
+    first_generated = keys(rows, generated.items[generated.offsets[:-1] + prefix_len])
+    missing = np.flatnonzero(~np.isin(np.setdiff1d(rule, first_generated), tested))
+    if len(missing):
+        r, item = divmod(int(np.setdiff1d(rule, first_generated)[missing[0]]), width)
+        raise LeakageError(
+            f"generated sequence {r}: its first check must have tested item {item} of the seed's future, but the "
+            "target record lacks it: the record does not describe the targets the checks used"
+        )
+    before_last = steps - 1
+    generated_keys = keys(
+        np.repeat(rows, before_last), generated.items[_ranges(generated.offsets[:-1] + prefix_len, before_last)]
+    )
+    alive = np.zeros(n, dtype=bool)
+    alive[np.setdiff1d(rule, generated_keys) // width] = True
+    stuck = np.flatnonzero(~alive)
+    if len(stuck):
+        r = int(stuck[0])
+        raise LeakageError(
+            f"generated sequence {r}: its last step (step {int(steps[r])}) was taken after the seed's true future "
+            "without the root user's validation/test items was used up; only a target outside the rule (e.g. a "
+            f"held-out item) can keep an attempt going ({len(stuck)} such sequence(s))"
+        )
+
+
+def held_out_of(split: LeaveOneOutSplit) -> np.ndarray:
+    """``[num_users, 2]`` validation and test item of every user, read from the full sequences
+    (the last two items), independently of the generator's own ``held_out`` input."""
+    ends = split.full.offsets[1:]
+    return np.stack([split.full.items[ends - 2], split.full.items[ends - 1]], axis=1).astype(np.int64)
+
+
+def provenance_arrays(result: GenerationResult) -> dict[str, np.ndarray]:
+    """The arrays ``provenance.npz`` stores for D'_{k+1}: source, attempt, prefix length, whether a
+    fidelity check ran and, if so, the per-sequence target record (CSR ``target_offsets``/``target_items``)."""
+    arrays = {
+        "source": result.source,
+        "attempt": result.attempt,
+        "prefix_len": result.prefix_len,
+        "fidelity_checked": np.array(result.targets is not None),
+    }
+    if result.targets is not None:
+        arrays["target_offsets"] = result.targets.offsets
+        arrays["target_items"] = result.targets.items
+    return arrays
+
+
+def saved_target_record(prov: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """:func:`check_generated`'s ``targets``/``fidelity_checked`` from a loaded ``provenance.npz``.
+
+    Files written before the record existed carry no ``fidelity_checked``: their targets cannot be
+    verified (logged), the other checks still run.
+    """
+    if "fidelity_checked" not in prov:
+        log.warning("provenance.npz has no fidelity target record (older run): the targets are not verified")
+        return {}
+    targets = None
+    if "target_items" in prov:
+        targets = SequenceStore(prov["target_items"], prov["target_offsets"])
+    return {"targets": targets, "fidelity_checked": bool(prov["fidelity_checked"])}
 
 
 def _prefixes(store: SequenceStore, index: np.ndarray, width: int) -> np.ndarray:

@@ -34,7 +34,7 @@ def reference_generate(
         seeds = seed_indices(store, config)
     model.eval()
     all_lengths = np.sort(store.lengths[store.lengths >= 2])
-    out_seq, out_att, out_prefix, out_acc, out_items = [], [], [], [], []
+    out_seq, out_att, out_prefix, out_acc, out_items, out_tested = [], [], [], [], [], []
     proposed = accepted_total = 0
     with torch.inference_mode():
         for s_idx in seeds:
@@ -42,7 +42,7 @@ def reference_generate(
             root = int(store.root[s_idx])
             never_target = {int(held_out[root, 0]), int(held_out[root, 1])}
             for j in range(config.m):
-                ctx, n_acc, n_prop = _one_attempt(
+                ctx, n_acc, n_prop, tested = _one_attempt(
                     model, s, never_target, config, seed, iteration, int(s_idx), j, all_lengths
                 )
                 proposed += n_prop
@@ -52,11 +52,10 @@ def reference_generate(
                 out_prefix.append(len(ctx) - n_acc)
                 out_acc.append(n_acc)
                 out_items.append(ctx)
-    sequences = SequenceStore.from_lists(
-        out_items,
-        root=store.root[np.asarray(out_seq, dtype=np.int64)] if out_seq else np.zeros(0, np.int64),
-        generation=np.full(len(out_items), iteration + 1),
-    )
+                out_tested.append(sorted(tested))
+    roots = store.root[np.asarray(out_seq, dtype=np.int64)] if out_seq else np.zeros(0, np.int64)
+    sequences = SequenceStore.from_lists(out_items, root=roots, generation=np.full(len(out_items), iteration + 1))
+    targets = SequenceStore.from_lists(out_tested, root=roots) if config.fidelity != "none" else None
     return Candidates(
         np.asarray(out_seq, dtype=np.int64),
         np.asarray(out_att, dtype=np.int64),
@@ -64,6 +63,7 @@ def reference_generate(
         np.asarray(out_acc, dtype=np.int64),
         sequences,
         {"attempts": float(len(out_seq)), "proposed_steps": float(proposed), "accepted_steps": float(accepted_total)},
+        targets,
     )
 
 
@@ -71,6 +71,14 @@ def _scores(model: SequentialRecommender, ctx: list[int]) -> torch.Tensor:
     """Full score vector over ids 0..N (padding at -inf) after the context ``ctx``."""
     h = model.last_hidden(torch.tensor([ctx[-model.max_len :]], device=model.device))
     return model.score_all(h)[0]
+
+
+def _prefix_length(length: int, cfg: GenerationConfig, key: tuple[int, int, int, int]) -> int:
+    """RSIR-SPEC §3 step 1: uniform in 1..length-1, capped at max_len-1 so that a step fits."""
+    if cfg.prefix == "first":
+        return 1
+    hi = min(length - 1, cfg.max_len - 1)
+    return 1 + int(np.floor(draws.keyed_uniform(*key, 0, draws.PREFIX) * hi))
 
 
 def _one_attempt(
@@ -83,23 +91,22 @@ def _one_attempt(
     s_idx: int,
     attempt: int,
     all_lengths: np.ndarray,
-) -> tuple[list[int], int, int]:
-    """One attempt of Algorithm 1; returns (context, accepted steps, proposed steps)."""
+) -> tuple[list[int], int, int, set[int]]:
+    """One attempt of Algorithm 1; returns (context, accepted steps, proposed steps, the items
+    its fidelity checks tested as targets)."""
     key = (seed, iteration, s_idx, attempt)
-    if cfg.prefix == "first":
-        prefix_len = 1
-    else:
-        hi = min(len(s) - 1, cfg.max_len - 1)
-        prefix_len = 1 + int(np.floor(draws.keyed_uniform(*key, 0, draws.PREFIX) * hi))
+    prefix_len = _prefix_length(len(s), cfg, key)
     ctx = s[:prefix_len]
+    # the true future: the seed's items after the prefix, never the user's validation/test items
     tgt = set(s) - set(ctx) - never_target
+    tested: set[int] = set()
     stop_len = cfg.max_len
     if cfg.fidelity == "none":
         u = draws.keyed_uniform(*key, 0, draws.STOP_LENGTH)
         drawn = int(all_lengths[min(int(u * len(all_lengths)), len(all_lengths) - 1)])
         stop_len = int(np.clip(drawn, prefix_len + 1, cfg.max_len))
     elif not tgt:
-        return ctx, 0, 0
+        return ctx, 0, 0, tested
     scores = _scores(model, ctx)
     n_items = scores.shape[0] - 1
     accepted = proposed = 0
@@ -127,6 +134,7 @@ def _one_attempt(
         elif not check_tgt:
             ok = True  # item was the last true future item: the real future is exhausted
         else:
+            tested |= check_tgt
             ok = any(tie_pessimistic_rank(new_scores, t) <= cfg.tau for t in check_tgt)
         if not ok:
             break  # the paper's "break": the attempt ends at the first failed check
@@ -139,4 +147,4 @@ def _one_attempt(
             break
         if cfg.fidelity != "none" and not tgt:
             break
-    return ctx, accepted, proposed
+    return ctx, accepted, proposed, tested

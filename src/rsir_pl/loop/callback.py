@@ -74,7 +74,13 @@ def generate_for_next_iteration(
     result.stats["world_size"] = world
     d_next = store.__class__.concat([store, result.sequences])
     check_generated(
-        store, d_next, split, result.source, result.prefix_len, result.stats.get("held_out_targets_used", 0)
+        store,
+        d_next,
+        split,
+        result.source,
+        result.prefix_len,
+        targets=result.targets,
+        fidelity_checked=config.fidelity != "none",
     )
     return result
 

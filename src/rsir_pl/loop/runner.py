@@ -28,7 +28,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from rsir_pl.config import RunConfig, base_settings, strip_non_result
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.generation.generator import GenerationResult
-from rsir_pl.generation.leakage import check_generated
+from rsir_pl.generation.leakage import check_generated, provenance_arrays, saved_target_record
 from rsir_pl.generation.stats import dataset_stats
 from rsir_pl.loggers import Tracker, make_tracker
 from rsir_pl.loop import faults
@@ -329,9 +329,7 @@ def _save_generated(
     d_next = dm.train_store.__class__.concat([dm.train_store, result.sequences])
     stats["data_next"] = dataset_stats(d_next, dm.num_items, dm.split.num_users, base_popularity)
     rundir.write_store(f"{nxt}/synthetic.npz", result.sequences)
-    rundir.write_arrays(
-        f"{nxt}/provenance.npz", source=result.source, attempt=result.attempt, prefix_len=result.prefix_len
-    )
+    rundir.write_arrays(f"{nxt}/provenance.npz", **provenance_arrays(result))
     rundir.write_json(f"{nxt}/generation.json", stats)
     tracker.log_dataset(k + 1, rundir.path / f"{nxt}/synthetic.npz", stats)
     return stats
@@ -350,7 +348,7 @@ def _load_generated(rundir: RunDir, dm: SequenceDataModule, k: int) -> dict[str,
             f"1..{dm.num_items}: the file belongs to another dataset"
         )
     d_next = synthetic.__class__.concat([dm.train_store, synthetic])
-    check_generated(dm.train_store, d_next, dm.split, prov["source"], prov["prefix_len"])
+    check_generated(dm.train_store, d_next, dm.split, prov["source"], prov["prefix_len"], **saved_target_record(prov))
     dm.expand(synthetic)
     return rundir.read_json(f"{nxt}/generation.json")
 
