@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 RSIR_DATA_DIR ?= $(abspath ../shared/data)
 export RSIR_DATA_DIR
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench mutation clean
 
 install: $(BIN)/rsir
 
@@ -38,5 +38,11 @@ bench: install
 	$(BIN)/python benchmarks/rsir.py --config configs/sasrec/toys.yaml
 	$(BIN)/python benchmarks/rsir.py --config configs/sasrec/beauty.yaml
 
+# mutation testing of metrics, significance, history masking, fidelity, targets/prefix and the leakage
+# guard (about an hour on 2 busy cores); the score and every survivor go to benchmarks/RESULTS.md
+mutation: install
+	$(BIN)/pip install --quiet -e ".[dev,mutation]"
+	$(BIN)/python benchmarks/mutation.py
+
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs .pytest_cache .ruff_cache mutants

@@ -7,6 +7,11 @@ import os
 
 import pytest
 import torch
+from hypothesis import Phase, settings
+
+# `pytest --hypothesis-profile=mutation` (benchmarks/mutation.py): the same examples every run, and a
+# failing example is reported as found instead of being shrunk (a killed mutant need not be minimal)
+settings.register_profile("mutation", derandomize=True, phases=[Phase.explicit, Phase.generate])
 
 
 @pytest.fixture(autouse=True, scope="session")

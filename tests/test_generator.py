@@ -207,6 +207,60 @@ def test_prefix_length_is_uniform_on_its_range(max_len):
     assert reference_module._prefix_length(20, first, (0, 0, 0, 0)) == 1
 
 
+def test_stop_length_without_a_check_follows_the_length_distribution():
+    """Without a check an attempt stops at a length drawn from D_k's lengths (those >= 2), kept within
+    prefix + 1 .. max_len: each length with its share, for the batched generator and the reference."""
+    store = SequenceStore.from_lists([[1], [1, 2], [3, 4], [1, 2, 3], [1, 2, 3, 4, 5], list(range(1, 10))])
+    m = 3000
+    rows_seq, rows_att = np.zeros(m, np.int64), np.arange(m)
+    share = {2: 2 / 5, 3: 1 / 5, 5: 1 / 5, 9: 1 / 5}  # length 1 cannot seed
+    all_lengths = np.sort(store.lengths[store.lengths >= 2])
+    for prefix_len, max_len, expected in (
+        (1, 20, share),
+        (4, 20, {5: share[2] + share[3] + share[5], 9: share[9]}),
+        (1, 4, {2: share[2], 3: share[3], 4: share[5] + share[9]}),
+    ):
+        cfg = GenerationConfig(m=m, max_len=max_len, fidelity="none", progress=False)
+        batched = Generator(cfg, seed=1)._none_stop_lengths(store, rows_seq, rows_att, np.full(m, prefix_len))
+        reference = np.array(
+            [reference_module._stop_length(all_lengths, cfg, (1, 0, 0, a), prefix_len) for a in rows_att]
+        )
+        for drawn in (batched, reference):
+            values, counts = np.unique(drawn, return_counts=True)
+            assert values.tolist() == sorted(expected), (prefix_len, max_len)
+            for v, c in zip(values, counts):
+                sd = np.sqrt(m * expected[v] * (1 - expected[v])) if expected[v] < 1 else 1.0
+                assert abs(c - m * expected[v]) < 5 * sd, (prefix_len, max_len, v)
+
+
+def test_a_seed_whose_future_is_held_out_generates_nothing():
+    # user 0's validation item 7 is the seed's only item after the prefix: no target, no step
+    T = torch.rand(N + 1, N + 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    held = np.array([[7, 8]])
+    cand, _ = run(T, [[1, 7]], held=held, p=0.5, top_k=3, tau=N, m=3)
+    assert cand.sequences.to_lists() == [[1]] * 3 and cand.accepted.tolist() == [0] * 3
+    assert cand.counters["proposed_steps"] == 0 and cand.targets.to_lists() == [[]] * 3
+    cfg = GenerationConfig(p=0.5, top_k=3, tau=N, m=3, max_len=10, progress=False)
+    ref = reference_generate(MarkovModel(T).eval(), SequenceStore.from_lists([[1, 7]]), held, cfg)
+    assert ref.sequences.to_lists() == [[1]] * 3 and ref.accepted.tolist() == [0] * 3
+    assert ref.counters["proposed_steps"] == 0 and ref.targets.to_lists() == [[]] * 3
+
+
+def test_batched_equals_reference_at_large_score_magnitudes():
+    # scores near 1e8, distinct within a row by a few units: float32 would round them into ties and
+    # sample differently (float32 spacing there is 8)
+    g = torch.Generator().manual_seed(4)
+    T = 1e8 + torch.stack([torch.randperm(N + 1, generator=g) for _ in range(N + 1)]).to(torch.float64)
+    seqs = [[1, 2, 3, 4, 5], [2, 6, 7, 8], [3, 1, 4, 1, 5, 2]]
+    store = SequenceStore.from_lists(seqs)
+    held = np.zeros((3, 2), dtype=np.int64)
+    for fidelity in ("exact", "none"):
+        cfg = GenerationConfig(m=6, p=0.3, top_k=4, tau=4, max_len=8, fidelity=fidelity, progress=False)
+        got = Generator(cfg, seed=2).generate(MarkovModel(T).eval(), store, held)
+        ref = reference_generate(MarkovModel(T).eval(), store, held, cfg, seed=2)
+        assert got.sequences.equals(ref.sequences) and np.array_equal(got.accepted, ref.accepted)
+
+
 # ---------------------------------------------------------------------------- no leakage
 def test_held_out_items_are_never_fidelity_targets(monkeypatch):
     """A synthetic seed of user 0 contains user 0's validation and test items (the model proposed

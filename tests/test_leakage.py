@@ -4,6 +4,8 @@ from what is saved: an injected leak is caught on the fresh and on the resume pa
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 
 import numpy as np
 import pytest
@@ -30,6 +32,11 @@ from rsir_pl.loop.callback import generate_for_next_iteration
 from rsir_pl.loop.rundir import RunDir
 
 
+def exactly(message: str) -> str:
+    """A ``match`` pattern for the whole message (the guard's messages are its interface)."""
+    return "^" + re.escape(message) + "$"
+
+
 @pytest.fixture()
 def split():
     users = SequenceStore.from_lists([[1, 2, 3, 4, 5], [6, 7, 8, 9]])
@@ -46,20 +53,21 @@ def test_changed_dk_fails(split):
     d0 = split.train()
     tampered = SequenceStore(d0.items.copy(), d0.offsets, d0.root, d0.generation)
     tampered.items[0] = 5
-    with pytest.raises(LeakageError, match="D_k unchanged"):
+    with pytest.raises(LeakageError, match=exactly("D_{k+1} does not contain D_k unchanged at its start")):
         check_generated(d0, tampered, split, np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 def test_validation_item_in_real_training_data_fails(split):
     leaky = SequenceStore.from_lists([[1, 2, 3, 4], [6, 7]])  # user 0's validation item 4 in training
-    with pytest.raises(LeakageError, match="training parts"):
+    message = "the real sequences of the training set are not exactly the users' training parts"
+    with pytest.raises(LeakageError, match=exactly(message)):
         check_generated(leaky, leaky, split, np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 def test_real_sequences_after_d0_fail(split):
     d0 = split.train()
     real_again = SequenceStore.from_lists([[1, 2]], root=[0], generation=[0])
-    with pytest.raises(LeakageError, match="generation 0"):
+    with pytest.raises(LeakageError, match=exactly("real (generation 0) sequences appear after D_0")):
         check_generated(d0, SequenceStore.concat([d0, real_again]), split, np.array([0]), np.array([1]))
 
 
@@ -67,23 +75,25 @@ def test_bad_provenance_ids_and_roots_fail(split):
     d0 = split.train()
     new = SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])
     d1 = SequenceStore.concat([d0, new])
-    with pytest.raises(LeakageError, match="provenance arrays"):
-        check_generated(d0, d1, split, np.array([0, 1]), np.array([2]))
-    outside = SequenceStore.from_lists([[1, 2, 11]], root=[0], generation=[1])
-    with pytest.raises(LeakageError, match="outside 1..10"):
-        check_generated(d0, SequenceStore.concat([d0, outside]), split, np.array([0]), np.array([2]))
+    for source, prefix_len in (([0, 1], [2]), ([0], [2, 2])):
+        with pytest.raises(LeakageError, match=exactly("provenance arrays do not match the generated sequences")):
+            check_generated(d0, d1, split, np.array(source), np.array(prefix_len))
+    for bad in (11, 0):
+        outside = SequenceStore.from_lists([[1, 2, bad]], root=[0], generation=[1])
+        with pytest.raises(LeakageError, match=exactly("generated item ids outside 1..10")):
+            check_generated(d0, SequenceStore.concat([d0, outside]), split, np.array([0]), np.array([2]))
     no_user = SequenceStore.from_lists([[1, 2, 9]], root=[2], generation=[1])
-    with pytest.raises(LeakageError, match="does not exist"):
+    with pytest.raises(LeakageError, match=exactly("generated sequences name a root user that does not exist")):
         check_generated(d0, SequenceStore.concat([d0, no_user]), split, np.array([0]), np.array([2]))
 
 
 def test_wrong_prefix_or_root_fails(split):
     d0 = split.train()
     wrong_prefix = SequenceStore.from_lists([[2, 1, 9]], root=[0], generation=[1])
-    with pytest.raises(LeakageError, match="prefix"):
+    with pytest.raises(LeakageError, match=exactly("a generated sequence does not start with its seed's prefix")):
         check_generated(d0, SequenceStore.concat([d0, wrong_prefix]), split, np.array([0]), np.array([2]))
     wrong_root = SequenceStore.from_lists([[1, 2, 9]], root=[1], generation=[1])
-    with pytest.raises(LeakageError, match="root"):
+    with pytest.raises(LeakageError, match=exactly("a generated sequence's root differs from its seed's root")):
         check_generated(d0, SequenceStore.concat([d0, wrong_root]), split, np.array([0]), np.array([2]))
 
 
@@ -94,7 +104,8 @@ def test_held_out_items_are_read_from_the_full_sequences(split):
 # ---------------------------------------------------------------------------- fidelity targets, by hand
 # user 0: full [1, 7, 2, 3, 7, 8] -> training part [1, 7, 2, 3], validation 7, test 8 (7 recurs)
 # user 1: full [4, 5, 6, 2, 1, 5] -> training part [4, 5, 6, 2], validation 1, test 5 (5 recurs)
-FULL = [[1, 7, 2, 3, 7, 8], [4, 5, 6, 2, 1, 5], [2, 3, 4, 5, 6]]
+# user 3: full [1, 4, 2, 1, 3, 6, 5] -> training part [1, 4, 2, 1, 3] (1 recurs after a prefix of 1 or 2)
+FULL = [[1, 7, 2, 3, 7, 8], [4, 5, 6, 2, 1, 5], [2, 3, 4, 5, 6], [1, 4, 2, 1, 3, 6, 5]]
 
 
 @pytest.fixture()
@@ -102,17 +113,16 @@ def recurring():
     return LeaveOneOutSplit.from_sequences(SequenceStore.from_lists(FULL), 8)
 
 
-def guard(split, rows, prefix_len, targets, checked=True):
-    """check_generated on D_0 + generated ``rows`` (lists, seeds = their roots' training parts)."""
+def guard(split, rows, prefix_len, targets, checked=True, seed=0):
+    """check_generated on D_0 + generated ``rows`` (lists) from the training part of user ``seed``."""
     d0 = split.train()
-    roots = [0] * len(rows)
-    new = SequenceStore.from_lists(rows, root=roots, generation=[1] * len(rows))
+    new = SequenceStore.from_lists(rows, root=[seed] * len(rows), generation=[1] * len(rows))
     record = None if targets is None else SequenceStore.from_lists(targets)
     check_generated(
         d0,
         SequenceStore.concat([d0, new]),
         split,
-        np.zeros(len(rows), np.int64),
+        np.full(len(rows), seed, np.int64),
         np.asarray(prefix_len),
         targets=record,
         fidelity_checked=checked,
@@ -125,48 +135,98 @@ def test_targets_following_the_rule_pass(recurring):
     guard(recurring, [[1, 2, 5]], [1], [[2, 3]])  # including_new
     guard(recurring, [[1, 4, 2, 3]], [1], [[2, 3]])  # 2 then 3: the last target ends the attempt
     guard(recurring, [[1, 7, 2, 5]], [2], [[3]])  # prefix [1, 7]: targets {2, 3}
+    # seed [1, 4, 2, 1, 3], prefix [1, 4]: item 1 recurs but is in the prefix, so the targets are {2, 3}
+    guard(recurring, [[1, 4, 8, 5]], [2], [[2, 3]], seed=3)
+    # several rows at once, each checked against its own seed
+    guard(recurring, [[1, 2, 5], [1, 7, 3]], [1, 2], [[3], [2]])
     # without a fidelity check nothing about targets is claimed or verified
     guard(recurring, [[1, 2, 3, 4, 5, 6]], [1], None, checked=False)
 
 
 def test_a_recorded_held_out_target_fails(recurring):
-    with pytest.raises(LeakageError, match="validation item 7 was a fidelity target"):
+    message = (
+        "generated sequence {}: its root user's {} item {} was a fidelity target "
+        "({} held-out target(s) recorded in all)"
+    )
+    with pytest.raises(LeakageError, match=exactly(message.format(0, "validation", 7, 1))):
         guard(recurring, [[1, 2, 5]], [1], [[3, 7]])
+    with pytest.raises(LeakageError, match=exactly(message.format(0, "test", 8, 1))):
+        guard(recurring, [[1, 2, 5]], [1], [[3, 8]])
+    with pytest.raises(LeakageError, match=exactly(message.format(1, "validation", 7, 2))):
+        guard(recurring, [[1, 2, 5], [1, 2, 5]], [1, 1], [[3], [3, 7, 8]])
 
 
-def test_a_recorded_target_outside_the_true_future_fails(recurring):
-    with pytest.raises(LeakageError, match="item 1 was a fidelity target but is not in its seed's future"):
+def test_a_recorded_target_outside_the_rule_fails(recurring):
+    message = (
+        "generated sequence 0: item {} was a fidelity target but the rule excludes it (it is in the prefix of {} items "
+        "or not in the seed after it)"
+    )
+    with pytest.raises(LeakageError, match=exactly(message.format(1, 2))):
         guard(recurring, [[1, 7, 4]], [2], [[1, 2, 3]])  # 1 is in the prefix
-    with pytest.raises(LeakageError, match="item 6 was a fidelity target"):
+    with pytest.raises(LeakageError, match=exactly(message.format(6, 1))):
         guard(recurring, [[1, 2, 5]], [1], [[3, 6]])  # 6 is not in the seed
+    with pytest.raises(LeakageError, match=exactly(message.format(1, 2))):
+        guard(recurring, [[1, 4, 8, 5]], [2], [[1, 2, 3]], seed=3)  # 1 recurs after the prefix, still excluded
 
 
 def test_a_record_that_omits_a_target_fails(recurring):
     # the first step's check tests {2, 3} (or {3} after proposing 2): a record of {} or {2} is false
-    with pytest.raises(LeakageError, match="lacks it"):
+    message = (
+        "generated sequence 0: its first check must have tested item {} of the seed's future, but the target record "
+        "lacks it: the record does not describe the targets the checks used"
+    )
+    with pytest.raises(LeakageError, match=exactly(message.format(3))):
         guard(recurring, [[1, 5, 4]], [1], [[2]])
-    with pytest.raises(LeakageError, match="lacks it"):
+    with pytest.raises(LeakageError, match=exactly(message.format(3))):
         guard(recurring, [[1, 2, 5]], [1], [[]])
+    with pytest.raises(LeakageError, match=exactly(message.format(2))):
+        guard(recurring, [[1, 5, 4]], [1], [[]])
 
 
 def test_a_step_after_the_true_future_is_used_up_fails_from_the_output_alone(recurring):
     # prefix [1, 7, 2]: the only target is 3. A row that generated 3 and then another step must
     # have had another target, and the seed's only other future item is the validation item 7
-    with pytest.raises(LeakageError, match="step 2.*used up"):
+    message = (
+        "generated sequence {}: its last step (step 2) was taken after the seed's true future without the root "
+        "user's validation/test items was used up; only a target outside the rule (e.g. a held-out item) can keep "
+        "an attempt going ({} such sequence(s))"
+    )
+    with pytest.raises(LeakageError, match=exactly(message.format(0, 1))):
         guard(recurring, [[1, 7, 2, 3, 4]], [3], [[]])
+    with pytest.raises(LeakageError, match=exactly(message.format(1, 2))):
+        guard(recurring, [[1, 7, 2, 3], [1, 7, 2, 3, 4], [1, 7, 2, 3, 5]], [3, 3, 3], [[], [], []])
     # prefix [1, 7, 2, 3] would leave no target at all: the prefix length itself is impossible
-    with pytest.raises(LeakageError, match="prefix length 4 outside 1..3"):
-        guard(recurring, [[1, 7, 2, 3, 4]], [4], [[]])
+    message = (
+        "generated sequence 0: prefix length {} outside 1..3 (the seed's length - 1): the true future after the "
+        "prefix would be empty or the prefix impossible"
+    )
+    for prefix_len in (4, 0):
+        with pytest.raises(LeakageError, match=exactly(message.format(prefix_len))):
+            guard(recurring, [[1, 7, 2, 3, 4]], [prefix_len], [[]])
 
 
 def test_a_checked_run_without_a_record_or_a_step_fails(recurring):
-    with pytest.raises(LeakageError, match="no record"):
+    message = (
+        "the generated sequences passed a fidelity check but carry no record of its targets: the guard cannot "
+        "verify that no validation/test item was a target"
+    )
+    with pytest.raises(LeakageError, match=exactly(message)):
         guard(recurring, [[1, 2, 5]], [1], None)
-    with pytest.raises(LeakageError, match="target record: 2 rows for 1"):
-        guard(recurring, [[1, 2, 5]], [1], [[3], [3]])
-    seeds, only_prefix = SequenceStore.from_lists([[1, 7, 2, 3]]), SequenceStore.from_lists([[1, 7, 2]])
-    with pytest.raises(LeakageError, match="no generated item"):
-        check_fidelity_targets(seeds, only_prefix, np.array([3]), np.array([[7, 8]]), SequenceStore.from_lists([[]]))
+    message = "{} target records, {} seeds, {} prefix lengths and {} held-out pairs for 1 generated sequences"
+    seeds, generated = SequenceStore.from_lists([[1, 7, 2, 3]] * 2), SequenceStore.from_lists([[1, 2, 5]])
+    record, held = SequenceStore.from_lists([[3]] * 2), np.array([[7, 8]] * 2)
+    for counts in ((2, 1, 1, 1), (1, 2, 1, 1), (1, 1, 2, 1), (1, 1, 1, 2)):
+        t, s, p, h = counts
+        with pytest.raises(LeakageError, match=exactly(message.format(*counts))):
+            check_fidelity_targets(
+                seeds.select(range(s)), generated, np.ones(p, np.int64), held[:h], record.select(range(t))
+            )
+    only_prefix = SequenceStore.from_lists([[1, 7, 2]])
+    with pytest.raises(LeakageError, match=exactly("generated sequence 0 has no generated item after its prefix")):
+        check_fidelity_targets(seeds.select([0]), only_prefix, np.array([3]), held[:1], SequenceStore.from_lists([[]]))
+    # no generated sequence: nothing to verify
+    empty = SequenceStore.from_lists([])
+    check_fidelity_targets(empty, empty, np.zeros(0, np.int64), np.zeros((0, 2), np.int64), empty)
 
 
 # ---------------------------------------------------------------------------- generator output
@@ -242,18 +302,20 @@ def test_resume_path_catches_a_record_tampered_after_saving(tmp_path):
     prov = rundir.read_arrays("iter_1/provenance.npz")
     prov["target_items"] = np.zeros_like(prov["target_items"])  # the record no longer matches the rule
     rundir.write_arrays("iter_1/provenance.npz", **prov)
-    with pytest.raises(LeakageError, match="fidelity target"):
+    with pytest.raises(LeakageError, match="item 0 was a fidelity target but the rule excludes it"):
         runner._load_generated(rundir, recurring_datamodule(), 0)
     del prov["target_items"], prov["target_offsets"]  # a checked run whose record went missing
     rundir.write_arrays("iter_1/provenance.npz", **prov)
-    with pytest.raises(LeakageError, match="no record"):
+    with pytest.raises(LeakageError, match="carry no record of its targets"):
         runner._load_generated(rundir, recurring_datamodule(), 0)
 
 
-def test_resume_of_a_run_saved_before_the_record_still_loads(tmp_path):
+def test_resume_of_a_run_saved_before_the_record_still_loads(tmp_path, caplog):
     rundir = write_generation(tmp_path / "old", permissive_model(), CONFIG)
     prov = rundir.read_arrays("iter_1/provenance.npz")
     rundir.write_arrays("iter_1/provenance.npz", **{k: prov[k] for k in ("source", "attempt", "prefix_len")})
     dm = recurring_datamodule()
-    runner._load_generated(rundir, dm, 0)
+    with caplog.at_level(logging.WARNING, logger="rsir_pl.generation.leakage"):
+        runner._load_generated(rundir, dm, 0)
     assert (dm.train_store.generation == 1).any()
+    assert caplog.messages == ["provenance.npz has no fidelity target record (older run): the targets are not verified"]

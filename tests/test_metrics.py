@@ -64,8 +64,37 @@ def test_masked_target_counts_as_miss():
 
 def test_nan_scores_raise():
     scores = torch.tensor([[float("-inf"), float("nan"), 1.0]])
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="^NaN in ranking scores: the model produced invalid outputs$"):
         target_rank(scores, torch.tensor([2]))
+
+
+def test_update_needs_scores_and_target_or_ranks():
+    m = FullRankingMetrics()
+    scores = torch.tensor([[float("-inf"), 2.0, 1.0]])
+    for kwargs in ({"scores": scores}, {"target": torch.tensor([1])}, {}):
+        with pytest.raises(ValueError, match=r"^update\(\) needs scores and target, or ranks$"):
+            m.update(**kwargs)
+
+
+def test_other_cutoffs_match_bruteforce():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, size=(30, 12)).astype(np.float64)
+    scores[:, 0] = -np.inf
+    target = rng.integers(1, 12, size=30)
+    m = FullRankingMetrics(ks=(3, 5))
+    m.update(torch.from_numpy(scores), torch.from_numpy(target))
+    got = {k: float(v) for k, v in m.compute().items()}
+    ref = reference_metrics(scores, target, ks=(3, 5))
+    assert set(got) == set(ref) and "ndcg@5" in got and "ndcg@10" not in got
+    for k in ref:
+        assert got[k] == pytest.approx(ref[k], abs=1e-12), k
+
+
+def test_one_user_mean_is_that_users_value():
+    m = FullRankingMetrics()
+    m.update(ranks=torch.tensor([3]))
+    out = m.compute()
+    assert float(out["ndcg@10"]) == pytest.approx(0.5) and float(out["mrr"]) == pytest.approx(1 / 3)
 
 
 def test_metrics_from_ranks_values():

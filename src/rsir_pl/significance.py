@@ -23,25 +23,28 @@ def paired_comparison(
         raise ValueError("paired comparison needs the same users in the same order")
     a = metrics_from_ranks(torch.from_numpy(base_ranks))
     b = metrics_from_ranks(torch.from_numpy(new_ranks))
-    rng = np.random.default_rng(seed)
     n = len(base_ranks)
-    boot_idx = rng.integers(0, n, size=(n_boot, n)) if n else np.zeros((0, 0), dtype=np.int64)
+    if n == 0:
+        # no users, no evidence: every number 0 and p = 1
+        empty = {"base": 0.0, "new": 0.0, "diff": 0.0, "relative": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0}
+        return {name: dict(empty) for name in metrics}
+    boot_idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     out: dict[str, dict[str, float]] = {}
     for name in metrics:
         x, y = a[name].numpy(), b[name].numpy()
         d = y - x
-        mean_d = float(d.mean()) if n else 0.0
+        mean_d = float(d.mean())
         sd = float(d.std(ddof=1)) if n > 1 else 0.0
         t = mean_d / (sd / math.sqrt(n)) if sd > 0 else 0.0
-        p = math.erfc(abs(t) / math.sqrt(2.0))
-        boots = d[boot_idx].mean(axis=1) if n else np.zeros(1)
+        boots = d[boot_idx].mean(axis=1)
+        base = float(x.mean())
         out[name] = {
-            "base": float(x.mean()) if n else 0.0,
-            "new": float(y.mean()) if n else 0.0,
+            "base": base,
+            "new": float(y.mean()),
             "diff": mean_d,
-            "relative": mean_d / float(x.mean()) if n and x.mean() > 0 else 0.0,
+            "relative": mean_d / base if base > 0 else 0.0,
             "ci_low": float(np.quantile(boots, 0.025)),
             "ci_high": float(np.quantile(boots, 0.975)),
-            "p_value": p,
+            "p_value": math.erfc(abs(t) / math.sqrt(2.0)),
         }
     return out

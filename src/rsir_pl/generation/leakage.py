@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: item ids are int32, so (row, item) is one int64 key ``row * KEY_SPAN + item`` for up to 2^32 rows
+KEY_SPAN = 1 << 31
+
 
 class LeakageError(AssertionError):
     """Generated data would leak evaluation items or corrupt D_k."""
@@ -113,19 +116,21 @@ def check_fidelity_targets(
        generated before it was empty. Only a target outside R (such as a held-out item) can
        keep an attempt going then.
 
-    What it cannot detect: a held-out item used as an extra target beside R whenever the record
-    omits it and the attempt never outlived R (4 needs R used up); targets of rows that were not
-    kept (they add nothing to the training data); the prefix length itself is checked against
-    its range 1..len(seed)-1, not against the keyed draw.
+    What it cannot detect. 1-3 rely on the record being what the checks received (the generator
+    accumulates it from the very tensor it passes to the check): a bug that let a check use a
+    held-out target while leaving it out of the record shows only through 4, i.e. only when that
+    item was the last target left at some step. Under ``check_targets=remaining`` 3 cannot tell
+    whether the first generated item was tested at the first step. Attempts that were not kept
+    (they add nothing to the training data) are not in the output. The prefix length is checked
+    against its range 1..len(seed)-1, not against its keyed draw.
     """
     n = len(generated)
     rows = np.arange(n)
     if len(seeds) != n or len(prefix_len) != n or len(held) != n or len(targets) != n:
         raise LeakageError(
-            f"target record: {len(targets)} rows for {n} generated sequences "
-            f"({len(seeds)} seeds, {len(prefix_len)} prefix lengths)"
+            f"{len(targets)} target records, {len(seeds)} seeds, {len(prefix_len)} prefix lengths and {len(held)} "
+            f"held-out pairs for {n} generated sequences"
         )
-    prefix_len = np.asarray(prefix_len, dtype=np.int64)
     bad = np.flatnonzero((prefix_len < 1) | (prefix_len > seeds.lengths - 1))
     if len(bad):
         r = int(bad[0])
@@ -137,22 +142,21 @@ def check_fidelity_targets(
     bad = np.flatnonzero(steps < 1)
     if len(bad):
         raise LeakageError(f"generated sequence {int(bad[0])} has no generated item after its prefix")
-    width = int(max(seeds.max_item, generated.max_item, int(held.max(initial=0)), targets.max_item)) + 1
 
     def keys(row: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return row.astype(np.int64) * width + items.astype(np.int64)
+        return row.astype(np.int64) * KEY_SPAN + items.astype(np.int64)
 
     starts = seeds.offsets[:-1]
     prefix_keys = keys(np.repeat(rows, prefix_len), seeds.items[_ranges(starts, prefix_len)])
     future_len = seeds.lengths - prefix_len
     future_keys = keys(np.repeat(rows, future_len), seeds.items[_ranges(starts + prefix_len, future_len)])
-    held_keys = keys(np.repeat(rows, 2), np.asarray(held, dtype=np.int64).reshape(-1))
+    held_keys = keys(np.repeat(rows, 2), np.ravel(held))
     rule = np.setdiff1d(np.setdiff1d(future_keys, prefix_keys), held_keys)
     tested = keys(np.repeat(rows, targets.lengths), targets.items)
 
     leaked = np.flatnonzero(np.isin(tested, held_keys))
     if len(leaked):
-        r, item = divmod(int(tested[leaked[0]]), width)
+        r, item = divmod(int(tested[leaked[0]]), KEY_SPAN)
         which = "validation" if item == int(held[r, 0]) else "test"
         raise LeakageError(
             f"generated sequence {r}: its root user's {which} item {item} was a fidelity target "
@@ -160,15 +164,15 @@ def check_fidelity_targets(
         )
     outside = np.flatnonzero(~np.isin(tested, rule))
     if len(outside):
-        r, item = divmod(int(tested[outside[0]]), width)
+        r, item = divmod(int(tested[outside[0]]), KEY_SPAN)
         raise LeakageError(
-            f"generated sequence {r}: item {item} was a fidelity target but is not in its seed's future after "
-            f"the prefix of {int(prefix_len[r])} items"
+            f"generated sequence {r}: item {item} was a fidelity target but the rule excludes it (it is in the "
+            f"prefix of {int(prefix_len[r])} items or not in the seed after it)"
         )
-    first_generated = keys(rows, generated.items[generated.offsets[:-1] + prefix_len])
-    missing = np.flatnonzero(~np.isin(np.setdiff1d(rule, first_generated), tested))
+    required = np.setdiff1d(rule, keys(rows, generated.items[generated.offsets[:-1] + prefix_len]))
+    missing = np.flatnonzero(~np.isin(required, tested))
     if len(missing):
-        r, item = divmod(int(np.setdiff1d(rule, first_generated)[missing[0]]), width)
+        r, item = divmod(int(required[missing[0]]), KEY_SPAN)
         raise LeakageError(
             f"generated sequence {r}: its first check must have tested item {item} of the seed's future, but the "
             "target record lacks it: the record does not describe the targets the checks used"
@@ -178,7 +182,7 @@ def check_fidelity_targets(
         np.repeat(rows, before_last), generated.items[_ranges(generated.offsets[:-1] + prefix_len, before_last)]
     )
     alive = np.zeros(n, dtype=bool)
-    alive[np.setdiff1d(rule, generated_keys) // width] = True
+    alive[np.setdiff1d(rule, generated_keys) // KEY_SPAN] = True
     stuck = np.flatnonzero(~alive)
     if len(stuck):
         r = int(stuck[0])
@@ -193,7 +197,7 @@ def held_out_of(split: LeaveOneOutSplit) -> np.ndarray:
     """``[num_users, 2]`` validation and test item of every user, read from the full sequences
     (the last two items), independently of the generator's own ``held_out`` input."""
     ends = split.full.offsets[1:]
-    return np.stack([split.full.items[ends - 2], split.full.items[ends - 1]], axis=1).astype(np.int64)
+    return np.stack([split.full.items[ends - 2], split.full.items[ends - 1]], axis=1)
 
 
 def provenance_arrays(result: GenerationResult) -> dict[str, np.ndarray]:

@@ -81,6 +81,15 @@ def _prefix_length(length: int, cfg: GenerationConfig, key: tuple[int, int, int,
     return 1 + int(np.floor(draws.keyed_uniform(*key, 0, draws.PREFIX) * hi))
 
 
+def _stop_length(
+    all_lengths: np.ndarray, cfg: GenerationConfig, key: tuple[int, int, int, int], prefix_len: int
+) -> int:
+    """Without a check: a length drawn from D_k's sorted lengths (>= 2), kept within prefix+1..max_len."""
+    u = draws.keyed_uniform(*key, 0, draws.STOP_LENGTH)
+    drawn = int(all_lengths[min(int(u * len(all_lengths)), len(all_lengths) - 1)])
+    return int(np.clip(drawn, prefix_len + 1, cfg.max_len))
+
+
 def _one_attempt(
     model: SequentialRecommender,
     s: list[int],
@@ -102,9 +111,7 @@ def _one_attempt(
     tested: set[int] = set()
     stop_len = cfg.max_len
     if cfg.fidelity == "none":
-        u = draws.keyed_uniform(*key, 0, draws.STOP_LENGTH)
-        drawn = int(all_lengths[min(int(u * len(all_lengths)), len(all_lengths) - 1)])
-        stop_len = int(np.clip(drawn, prefix_len + 1, cfg.max_len))
+        stop_len = _stop_length(all_lengths, cfg, key, prefix_len)
     elif not tgt:
         return ctx, 0, 0, tested
     scores = _scores(model, ctx)
