@@ -91,7 +91,7 @@ UNITS = (
     Unit("src/rsir_pl/generation/fidelity.py", (), ("tests/test_fidelity.py", "tests/test_generator.py")),
     Unit(
         "src/rsir_pl/generation/generator.py",
-        ("initial_targets", "step_targets", "tested_items", "_first_occurrence", "Generator._prefix_lengths"),
+        ("initial_targets", "step_targets", "tested_items", "_first_occurrences", "Generator._prefix_lengths"),
         ("tests/test_generator.py", "tests/test_leakage.py"),
     ),
     Unit(
@@ -116,7 +116,65 @@ class Equivalent:
     reason: str
 
 
-EQUIVALENT: tuple[Equivalent, ...] = ()
+_SUM_STATE = (
+    "a float32 zero sum state becomes float64 at the first update (0-d float32 plus the 0-d float64 batch sum "
+    "promotes to float64), so every mean is the same; only a DDP rank that saw no batch at all would sync a "
+    "float32 zero"
+)
+EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "rsir_pl.metrics.FullRankingMetrics.__init__",
+        "torch.ones(1)",
+        "torch.ones(2)",
+        "the names are the keys of metrics_from_ranks' output, which do not depend on how many ranks it gets",
+    ),
+    Equivalent("rsir_pl.metrics.FullRankingMetrics.__init__", "dtype=torch.float64", "torch.tensor(0.0, ", _SUM_STATE),
+    Equivalent(
+        "rsir_pl.metrics.FullRankingMetrics.__init__",
+        "dtype=torch.long",
+        "torch.tensor(0, ",
+        "torch.tensor(0) is already int64 (torch.long)",
+    ),
+    Equivalent(
+        "rsir_pl.metrics.FullRankingMetrics.compute",
+        ".to(torch.float64)",
+        ".to(None)",
+        "Tensor.to(None) returns the int64 count unchanged, and the float64 sum divided by it is the same float64 mean",
+    ),
+    Equivalent(
+        "rsir_pl.metrics._state",
+        '"sum_"',
+        "",
+        "_state only names the internal sum attributes, the same way at registration, update and compute: any "
+        "one-to-one renaming is the same (torchmetrics states are not saved in checkpoints by default)",
+    ),
+    Equivalent(
+        "rsir_pl.generation.leakage._prefixes",
+        "dtype=np.int64",
+        "",
+        "both sides of the prefix comparison are built by _prefixes and compared by value; float64 holds every "
+        "item id exactly",
+    ),
+    Equivalent(
+        "rsir_pl.generation.reference._one_attempt",
+        "< cfg.p",
+        "<= cfg.p",
+        "differs only when the keyed uniform draw equals p exactly (probability about 2^-53 per draw)",
+    ),
+    Equivalent(
+        "rsir_pl.generation.reference._one_attempt",
+        "set(range(1, n_items + 1))",
+        "set(range(n_items + 1))",
+        "item 0 (padding) scores -inf: it sorts last in the catalogue pool and pick() never samples a -inf candidate",
+    ),
+    Equivalent(
+        "rsir_pl.generation.reference._stop_length",
+        "len(all_lengths) - 1)",
+        "len(all_lengths) + 1)",
+        "int(u * len) <= len - 1 for every u < 1: the min() is a guard that never binds, any bound >= len - 1 is "
+        "the same",
+    ),
+)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from rsir_pl.data.split import LeaveOneOutSplit
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.data.synthetic import SyntheticSpec, synthetic_dataset
 from rsir_pl.generation import fidelity as F
+from rsir_pl.generation import generator as generator_module
 from rsir_pl.generation import reference as reference_module
 from rsir_pl.generation.generator import Candidates, Generator
 from rsir_pl.generation.reference import reference_generate
@@ -176,6 +177,24 @@ def test_exclude_context_never_repeats():
     cand, _ = run(T, [[1, 2, 3, 4]], p=0.0, top_k=1, tau=N, m=5)
     for seq in cand.sequences.to_lists():
         assert len(seq) == len(set(seq))
+
+
+# ---------------------------------------------------------------------------- targets and the prefix
+def test_first_occurrences_match_their_definition():
+    # long rows with many repeats: a sort that is not stable would mark a later occurrence first
+    S = np.random.default_rng(0).integers(0, 7, size=(20, 300))
+    got = generator_module._first_occurrences(S)
+    expected = [[bool(v) and v not in row[:j] for j, v in enumerate(row.tolist())] for row in S]
+    assert got.tolist() == expected
+
+
+def test_initial_targets_follow_their_definition():
+    seeds = np.array([[1, 7, 2, 1, 3, 7, 2, 8, 0, 0], [4, 5, 6, 5, 4, 9, 0, 0, 0, 0]])
+    held = np.array([[7, 8], [9, 1]])
+    got = generator_module.initial_targets(seeds, np.array([2, 1]), held)
+    # row 0: after [1, 7]: 2 (first at 2) and 3; 1 and 7 are in the prefix, 8 is held out
+    # row 1: after [4]: 5 and 6 (their first occurrences); 4 is in the prefix, 9 is held out
+    assert [np.flatnonzero(r).tolist() for r in got] == [[2, 4], [1, 2]]
 
 
 # ---------------------------------------------------------------------------- the prefix
@@ -414,10 +433,13 @@ def test_generated_sequences_carry_root_and_generation(small_world):
 
 def test_none_fidelity_stops_at_drawn_length(small_world):
     model, D, held = small_world
-    cand = Generator(GenerationConfig(m=2, max_len=12, fidelity="none", progress=False)).generate(model, D, held)
-    lengths = cand.sequences.lengths
-    assert (lengths <= 12).all()
-    assert (cand.accepted >= 1).all()  # without a check every attempt with a candidate accepts
+    g = Generator(GenerationConfig(m=2, max_len=12, fidelity="none", p=0.0, progress=False))
+    cand = g.generate(model, D, held)
+    # every attempt runs to the length drawn for it (the catalogue pool of p = 0 never runs dry)
+    drawn = g._none_stop_lengths(D, cand.seq, cand.attempt, cand.prefix_len)
+    assert np.array_equal(cand.sequences.lengths, drawn)
+    assert np.array_equal(cand.accepted, drawn - cand.prefix_len)
+    assert len(set(drawn.tolist())) > 3
 
 
 # ---------------------------------------------------------------------------- exact == faiss flat
@@ -457,10 +479,29 @@ def test_generation_with_faiss_backends_runs(small_world):
     exact = Generator(GenerationConfig(m=2, max_len=12, progress=False)).generate(m32, D, held)
     flat = Generator(GenerationConfig(m=2, max_len=12, fidelity="faiss", progress=False)).generate(m32, D, held)
     assert flat.sequences.equals(exact.sequences)
-    res = Generator(GenerationConfig(m=2, max_len=12, fidelity="faiss-ivf", nlist=4, nprobe=2, progress=False)).run(
-        m32, D, held
-    )
-    assert 0.0 <= res.stats["agreement_with_exact"] <= 1.0
+    # IVF probing every list searches the whole catalogue: it agrees with the exact rule everywhere
+    ivf = GenerationConfig(m=2, max_len=12, fidelity="faiss-ivf", nlist=4, nprobe=4, progress=False)
+    res = Generator(ivf).run(m32, D, held)
+    assert res.stats["agreement_checked_steps"] > 0 and res.stats["agreement_with_exact"] == 1.0
+
+
+def test_agreement_counts_equal_decisions_on_the_first_rows():
+    from rsir_pl.generation.index import build_index
+
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn(41, 8, generator=g, dtype=torch.float64)
+    h = torch.randn(5, 8, generator=g, dtype=torch.float64)
+    gen = Generator(GenerationConfig(fidelity="faiss-ivf", tau=2, ivf_agreement_rows=3, progress=False))
+    gen._exact_twin = (build_index("exact", emb), F.make_check("exact", 2))
+    ranked = torch.topk(h @ emb[1:].T, 40, dim=1).indices + 1
+    targets = ranked[:, :1].clone()  # each row's best item: the exact check accepts...
+    targets[2] = ranked[2, -1]  # ...except on row 2, whose target ranks last
+    ok = torch.tensor([True, False, False, True, True])  # the approximate check disagrees on row 1
+    has_cand = torch.tensor([True, True, True, False, True])
+    counters: dict[str, float] = {}
+    gen._measure_agreement(h, targets, ok, has_cand, counters)
+    # rows 0..2 are measured (3 rows), all with a candidate: row 1 differs; rows 0 and 1 accept exactly
+    assert counters == {"agreement_checked": 3.0, "agreement_equal": 2.0, "agreement_exact_accepts": 2.0}
 
 
 def test_sampling_follows_the_models_trained_logit_scale(small_world):

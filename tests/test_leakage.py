@@ -49,6 +49,14 @@ def test_clean_extension_passes(split):
     check_generated(d0, SequenceStore.concat([d0, new]), split, np.array([0, 1]), np.array([2, 1]))
 
 
+def test_an_empty_generation_passes(split):
+    d0 = split.train()
+    none = np.zeros(0, np.int64)
+    check_generated(d0, d0, split, none, none, fidelity_checked=True)  # nothing generated: no record needed
+    d1 = SequenceStore.concat([d0, SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])])
+    check_generated(d1, d1, split, none, none)  # D_2 = D_1: nothing new to verify
+
+
 def test_changed_dk_fails(split):
     d0 = split.train()
     tampered = SequenceStore(d0.items.copy(), d0.offsets, d0.root, d0.generation)

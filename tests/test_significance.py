@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 
 import numpy as np
 import pytest
@@ -88,8 +89,17 @@ def test_zero_baseline_has_zero_relative_change():
     assert out["base"] == 0.0 and out["new"] == pytest.approx(1 / 3) and out["relative"] == 0.0
 
 
+def test_two_users_are_enough_for_a_t_test():
+    out = paired_comparison(np.array([20, 20]), np.array([1, 3]))["ndcg@10"]
+    d = [1.0, 0.5]  # ndcg@10 of ranks 1 and 3 minus 0
+    t = statistics.mean(d) / (statistics.stdev(d) / math.sqrt(2))
+    assert out["p_value"] == pytest.approx(2 * (1 - statistics.NormalDist().cdf(t)))
+
+
 def test_one_user_gives_no_evidence_and_no_users_give_zeros():
-    one = paired_comparison(np.array([20]), np.array([1]))["recall@10"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no standard deviation of a single difference is attempted
+        one = paired_comparison(np.array([20]), np.array([1]))["recall@10"]
     assert one["diff"] == 1.0 and one["p_value"] == 1.0 and one["ci_low"] == one["ci_high"] == 1.0
     none = paired_comparison(np.zeros(0, np.int64), np.zeros(0, np.int64))
     assert set(none) == {"ndcg@10", "recall@10", "ndcg@20", "recall@20"}

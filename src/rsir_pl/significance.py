@@ -28,7 +28,7 @@ def paired_comparison(
         # no users, no evidence: every number 0 and p = 1
         empty = {"base": 0.0, "new": 0.0, "diff": 0.0, "relative": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_value": 1.0}
         return {name: dict(empty) for name in metrics}
-    boot_idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    boot_idx = np.random.default_rng(seed).integers(n, size=(n_boot, n))  # users drawn from 0..n-1
     out: dict[str, dict[str, float]] = {}
     for name in metrics:
         x, y = a[name].numpy(), b[name].numpy()

@@ -243,9 +243,9 @@ class Generator:
         # ---- the seed's items, first occurrences, context membership, targets, pool
         Ls = int(lengths.max())
         S_np = store.padded(row_seq, Ls, align="right")
-        first_pos = _first_occurrence(S_np)
-        is_first = (first_pos == np.arange(Ls)[None, :]) & (S_np != 0)
-        in_ctx = first_pos < prefix[:, None]
+        is_first = _first_occurrences(S_np)
+        # a first occurrence inside the prefix is an item of the context (later ones are not first)
+        in_ctx = np.arange(Ls)[None, :] < prefix[:, None]
         tgt_np = initial_targets(S_np, prefix, held_out[store.root[row_seq]])
         counters["held_out_excluded_targets"] = counters.get("held_out_excluded_targets", 0.0) + float(
             (is_first & ~in_ctx).sum() - tgt_np.sum()
@@ -524,11 +524,9 @@ def initial_targets(seeds: np.ndarray, prefix: np.ndarray, held: np.ndarray) -> 
     not in its prefix of ``prefix [B]`` items, except the root user's validation and test items
     ``held [B, 2]``, which are never targets.
     """
-    first_pos = _first_occurrence(seeds)
-    is_first = (first_pos == np.arange(seeds.shape[1])[None, :]) & (seeds != 0)
-    in_prefix = first_pos < prefix[:, None]
+    after_prefix = np.arange(seeds.shape[1])[None, :] >= prefix[:, None]
     is_held = (seeds[:, :, None] == held[:, None, :]).any(axis=2)
-    return is_first & ~in_prefix & ~is_held
+    return _first_occurrences(seeds) & after_prefix & ~is_held
 
 
 def step_targets(tgt: torch.Tensor, is_item: torch.Tensor, remaining: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -567,19 +565,15 @@ def _decoding_functions(model: SequentialRecommender, kv_cache: bool):  # noqa: 
     )
 
 
-def _first_occurrence(S: np.ndarray) -> np.ndarray:
-    """Position of the first occurrence of each entry's value in its row (padding included)."""
-    B, Ls = S.shape
-    order = np.argsort(S, axis=1, kind="stable")
+def _first_occurrences(S: np.ndarray) -> np.ndarray:
+    """True where an entry is the first occurrence of its value in its row (padding 0 never is)."""
+    order = np.argsort(S, axis=1, kind="stable")  # stable: equal values keep their row order
     srt = np.take_along_axis(S, order, axis=1)
-    start = np.ones_like(srt, dtype=bool)
-    start[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    start_idx = np.where(start, np.arange(Ls)[None, :], 0)
-    start_idx = np.maximum.accumulate(start_idx, axis=1)
-    first_sorted = np.take_along_axis(order, start_idx, axis=1)
-    out = np.empty_like(order)
-    np.put_along_axis(out, order, first_sorted, axis=1)
-    return out
+    starts = np.ones_like(srt, dtype=bool)
+    starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    out = np.empty_like(starts)
+    np.put_along_axis(out, order, starts, axis=1)
+    return out & (S != 0)
 
 
 def _left_align(ctx: torch.Tensor, n: torch.Tensor, width: int) -> torch.Tensor:
