@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
+import json
 import os
 import re
 import select
@@ -154,6 +155,30 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "",
         "both sides of the prefix comparison are built by _prefixes and compared by value; float64 holds every "
         "item id exactly",
+    ),
+    Equivalent(
+        "rsir_pl.generation.generator._first_occurrences",
+        'kind="stable"',
+        'kind="STABLE"',
+        "numpy reads the sort kind case-insensitively",
+    ),
+    Equivalent(
+        "rsir_pl.generation.generator._first_occurrences",
+        "np.argsort(S, axis=1, ",
+        'np.argsort(S, kind="stable")',
+        "argsort's default axis -1 is axis 1 of the 2-D seed matrix",
+    ),
+    Equivalent(
+        "rsir_pl.generation.generator._first_occurrences",
+        "np.take_along_axis(S, order, axis=1)",
+        "np.take_along_axis(S, order, )",
+        "take_along_axis's default axis -1 is axis 1 of the 2-D seed matrix",
+    ),
+    Equivalent(
+        "rsir_pl.generation.generator.tested_items",
+        ".max), axis=1)",
+        ".max), )",
+        "sort's default axis -1 is axis 1 of the 2-D [rows, positions] matrix",
     ),
     Equivalent(
         "rsir_pl.generation.reference._one_attempt",
@@ -476,6 +501,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--list", action="store_true", help="print the mutants in scope, run nothing")
     p.add_argument("--no-results", action="store_true", help="do not append to the results file")
     p.add_argument("--only", nargs="+", metavar="PATH", help="only these source files (e.g. while adding tests)")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: report the last run's mutants (benchmarks/out/mutation.json) with the current reasons",
+    )
     args = p.parse_args(argv)
     if args.only:
         global UNITS
@@ -491,14 +521,51 @@ def main(argv: list[str] | None = None) -> None:
     C.print_header("mutation testing")
     out_dir = C.OUT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    mutants: list[Mutant] = []
-    if not args.skip_deletion:
-        mutants += run_deletions(args.timeout_factor)
-    if not args.skip_mutmut:
-        mutants += run_mutmut(args.reuse, out_dir / "mutmut.log")
+    saved = out_dir / "mutation.json"
+    if args.report_only:
+        data = json.loads(saved.read_text(encoding="utf-8"))
+        mutants = [
+            Mutant(
+                m["name"],
+                next(u for u in UNITS if [u.path, *u.functions] == m["unit"]),
+                m["tool"],
+                m["status"],
+                m["removed"],
+                m["added"],
+            )
+            for m in data["mutants"]
+        ]
+        seconds = data["seconds"]
+    else:
+        t0 = time.perf_counter()
+        mutants = []
+        if not args.skip_deletion:
+            mutants += run_deletions(args.timeout_factor)
+        if not args.skip_mutmut:
+            mutants += run_mutmut(args.reuse, out_dir / "mutmut.log")
+        seconds = time.perf_counter() - t0
+        saved.write_text(
+            json.dumps(
+                {
+                    "seconds": seconds,
+                    "mutants": [
+                        {
+                            "name": m.name,
+                            "unit": [m.unit.path, *m.unit.functions],
+                            "tool": m.tool,
+                            "status": m.status,
+                            "removed": m.removed,
+                            "added": m.added,
+                        }
+                        for m in mutants
+                    ],
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
     explain(mutants)
-    body, summary = report(mutants, time.perf_counter() - t0)
+    body, summary = report(mutants, seconds)
     print("\n\n".join(body))
     if not args.no_results:
         reading = (

@@ -185,7 +185,20 @@ def test_first_occurrences_match_their_definition():
     S = np.random.default_rng(0).integers(0, 7, size=(20, 300))
     got = generator_module._first_occurrences(S)
     expected = [[bool(v) and v not in row[:j] for j, v in enumerate(row.tolist())] for row in S]
-    assert got.tolist() == expected
+    assert got.dtype == bool and got.tolist() == expected  # a mask: ~ must negate it
+
+
+def test_step_targets_without_and_with_the_new_item():
+    tgt = torch.tensor([[True, True, False], [False, True, False]])
+    is_item = torch.tensor([[False, True, False], [False, True, False]])
+    check, exhausted = generator_module.step_targets(tgt, is_item, remaining=True)
+    assert check.tolist() == [[True, False, False], [False, False, False]] and exhausted.tolist() == [False, True]
+    check, exhausted = generator_module.step_targets(tgt, is_item, remaining=False)
+    assert check.tolist() == tgt.tolist() and exhausted.tolist() == [False, False]
+    # the decisions stay on the device of the targets
+    meta = torch.zeros(2, 3, dtype=torch.bool, device="meta")
+    for remaining in (True, False):
+        assert generator_module.step_targets(meta, meta, remaining)[1].device == meta.device
 
 
 def test_initial_targets_follow_their_definition():

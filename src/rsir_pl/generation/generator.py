@@ -547,9 +547,7 @@ def tested_items(seeds: np.ndarray, tested: np.ndarray, root: np.ndarray) -> Seq
     counts = tested.sum(axis=1)
     items = np.sort(np.where(tested, seeds, np.iinfo(seeds.dtype).max), axis=1)
     kept = np.arange(seeds.shape[1])[None, :] < counts[:, None]
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return SequenceStore(items[kept], offsets, root, np.zeros(len(counts), dtype=np.int64))
+    return SequenceStore(items[kept], np.concatenate([[0], np.cumsum(counts)]), root)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -150,7 +150,7 @@ def _one_attempt(
         accepted += 1
         scores = new_scores  # the same scores drive the next step's sampling
         step += 1
-        if len(ctx) >= cfg.max_len or len(ctx) >= stop_len:
+        if len(ctx) >= stop_len:  # max_len, or the drawn length without a check (<= max_len)
             break
         if cfg.fidelity != "none" and not tgt:
             break
