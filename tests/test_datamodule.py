@@ -290,3 +290,31 @@ def test_untimed_batches_have_no_times():
     assert not dm.has_times
     batch = next(iter(dm.train_dataloader()))
     assert "time_key" not in batch and "time_key" not in dm.eval_batch(np.arange(3), "test")
+
+
+@pytest.mark.parametrize("reweight", [True, False])
+def test_bucket_reweight_gives_every_target_the_same_weight(reweight):
+    ds, _ = make_dataset()
+    config = DataConfig(batch_size=7, bucket_by_length=True, bucket_reweight=reweight)
+    dm = SequenceDataModule(config, dataset=ds)
+    dm.setup()
+    batches = list(dm.train_dataloader())
+    if not reweight:
+        assert all("loss_scale" not in b for b in batches)
+        return
+    counts = np.array([int((b["target"] > 0).sum()) for b in batches])
+    scales = np.array([float(b["loss_scale"]) for b in batches])
+    assert counts.min() < counts.max()  # batches of short and of long sequences
+    # a batch's mean loss times its scale = its summed target losses over one constant, the mean
+    # number of targets per batch_size sequences: every target weighs the same in every batch
+    per_target = scales / counts
+    assert np.allclose(per_target, per_target[0])
+    n_sequences = sum(len(b["target"]) for b in batches)
+    assert per_target[0] == pytest.approx(n_sequences / (7 * counts.sum()))
+
+
+def test_uniform_batches_have_no_loss_scale():
+    ds, _ = make_dataset()
+    dm = SequenceDataModule(DataConfig(batch_size=7, bucket_by_length=False, bucket_reweight=True), dataset=ds)
+    dm.setup()
+    assert all("loss_scale" not in b for b in dm.train_dataloader())

@@ -5,6 +5,7 @@
     rsir data stats beauty
     rsir data export --run_dir runs/x --iteration 1 --format inter --out toys_rsir.inter
     rsir study iterations --config configs/sasrec/synthetic.yaml
+    rsir tune --config configs/sasrec/toys.yaml --grid '{generation.tau: [10, 20]}'
 
 Config files stack (``--config a.yaml --config b.yaml``, later wins) and any option can be set
 on the command line with its dotted name (``--trainer.devices=2 --generation.tau=10``).
@@ -67,6 +68,15 @@ def build_parser() -> ArgumentParser:
     study.add_argument("name", help="iterations | tau | p | noise | weak-to-strong | data | weighting | leakage")
     study.add_argument("--grid", type=Any, default=None, help="override the study's grid (a YAML list)")
     sub.add_subcommand("study", study, help="run one of the paper's studies")
+    tune = _run_parser("Train the base once, run one RSIR iteration per setting, select on validation NDCG@10.", 1)
+    tune.add_argument(
+        "--grid",
+        type=Any,
+        default=None,
+        help="settings to try: {option: [values]} (their product) or [{option: value}, ...]; "
+        "default {generation.tau: [10, 20], generation.p: [0.5, 1.0]}",
+    )
+    sub.add_subcommand("tune", tune, help="choose RSIR settings on validation")
     return parser
 
 
@@ -144,6 +154,12 @@ def _dispatch(ns: Any) -> int:
         config = _run_config(st)
         out = run_study(st.name, config, grid=st.grid)
         print(f"study {st.name}: table and plot in {out}")
+        return 0
+    if cmd == "tune":
+        from rsir_pl.studies import run_study
+
+        out = run_study("tune", _run_config(ns.tune), grid=ns.tune.grid)
+        print((out / "study.md").read_text(encoding="utf-8"))
         return 0
     raise ConfigError(f"unknown command {cmd!r}")
 

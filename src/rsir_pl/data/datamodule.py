@@ -233,6 +233,9 @@ class SequenceDataModule(L.LightningDataModule):
         max_len = self.config.max_len
         n_inputs = np.minimum(store.lengths[rows] - 1, max_len)
         times = self._train_times()
+        reweight = self.config.bucket_by_length and self.config.bucket_reweight
+        # targets a batch of batch_size sequences holds on average (the reweighting's unit)
+        mean_targets = float(n_inputs.mean()) * self.config.batch_size if len(rows) else 1.0
 
         def collate(batch: list[int]) -> dict[str, torch.Tensor]:
             idx = rows[np.asarray(batch, dtype=np.int64)]
@@ -245,6 +248,8 @@ class SequenceDataModule(L.LightningDataModule):
                 "synthetic": torch.from_numpy(store.generation[idx] > 0),
                 "generation": torch.from_numpy(store.generation[idx]),
             }
+            if reweight:
+                out["loss_scale"] = torch.tensor(float(n_inputs[np.asarray(batch)].sum()) / mean_targets)
             if times is not None:
                 # query time of position j = time of its target (the next item)
                 out["time_key"] = torch.from_numpy(store.padded_values(times, idx, width, drop_last=1, fill=np.nan))

@@ -127,6 +127,8 @@ class SequentialRecommender(L.LightningModule):
             iw = self.item_weight.to(per_target.device)[targets]
             sample_weight = iw if sample_weight is None else sample_weight.to(iw.device) * iw
         loss = L_.weighted_mean(per_target, synthetic, self.real_weight, sample_weight)
+        if "loss_scale" in batch:
+            loss = loss * batch["loss_scale"].to(loss.dtype)
         extra = self.extra_loss(batch, h)
         if extra is not None:
             self.log("train/extra_loss", extra, on_step=False, on_epoch=True, batch_size=len(target))
