@@ -15,6 +15,8 @@ from typing import Any, Optional, Union
 BACKBONES = ("sasrec", "cl4srec", "hstu")
 LOSSES = ("ce", "sampled_softmax", "bce")
 OPTIMIZERS = ("adam", "adamw")
+#: how a synthetic target enters the loss (models/losses.py)
+SYNTHETIC_LOSSES = ("plain", "idl")
 FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
 #: what the fidelity check tests after item i is appended (RSIR-SPEC §3 step 4)
 CHECK_TARGETS = ("remaining", "including_new")
@@ -101,6 +103,11 @@ class ModelConfig:
             synthetic targets (RSIR-SPEC §7b).
         generation_decay: synthetic targets of generation g weigh decay^(g-1) (older generations of
             synthetic data count more than newer ones when decay < 1); null = no decay.
+        synthetic_loss: how a synthetic target is trained: plain (as a real positive) or idl
+            (Inverse Dual Loss, "Inverse Learning with Extremely Sparse Feedback for
+            Recommendation", arXiv 2311.08302: the target's positive loss -log p and negative
+            loss -log(1 - p) weighted inversely to their magnitudes, so a synthetic target the
+            model finds implausible is trained mostly as a negative); ce and sampled_softmax only.
         item_weighting: null or "adaptive": a per-target weight from the sparsity of the target
             item's popularity bucket (inspired by "Adaptive Weighted Loss for Sequential
             Recommendations on Sparse Domains"; our parametrisation, see models/losses.py).
@@ -137,6 +144,7 @@ class ModelConfig:
     adam_beta2: float = 0.999
     synthetic_weight: Optional[Union[float, str]] = None
     generation_decay: Optional[float] = None
+    synthetic_loss: str = "plain"
     item_weighting: Optional[str] = None
     item_weight_alpha: float = 1.0
     item_weight_max: float = 10.0
@@ -193,6 +201,13 @@ class ModelConfig:
                 "must lie in (0, 1]",
                 self.generation_decay,
             )
+        _choice(self.synthetic_loss, "model.synthetic_loss", SYNTHETIC_LOSSES)
+        _check(
+            self.synthetic_loss != "idl" or self.loss in ("ce", "sampled_softmax"),
+            "model.synthetic_loss",
+            f"idl needs a softmax loss (model.loss ce or sampled_softmax; model.loss is {self.loss!r})",
+            self.synthetic_loss,
+        )
         if self.item_weighting is not None:
             _choice(self.item_weighting, "model.item_weighting", ("adaptive",))
         _check(self.item_weight_alpha >= 0, "model.item_weight_alpha", "must be >= 0", self.item_weight_alpha)
@@ -467,7 +482,7 @@ BASE_SECTIONS = ("seed", "data", "model", "trainer")
 
 #: model settings that only weigh synthetic targets; iteration 0 trains on real data alone, where
 #: every value of them reduces the loss to the plain mean, so they do not change the base model
-SYNTHETIC_ONLY_MODEL_KEYS = ("synthetic_weight", "generation_decay")
+SYNTHETIC_ONLY_MODEL_KEYS = ("synthetic_weight", "generation_decay", "synthetic_loss")
 
 
 def base_settings(settings: dict[str, Any]) -> dict[str, Any]:

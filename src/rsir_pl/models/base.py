@@ -119,6 +119,8 @@ class SequentialRecommender(L.LightningModule):
         targets = target[valid]
         per_target = self.next_item_losses(h[valid], targets)
         synthetic = batch["synthetic"].view(-1, 1).expand_as(target)[valid]
+        if self.config.synthetic_loss == "idl" and bool(synthetic.any()):
+            per_target = torch.where(synthetic, L_.inverse_dual_loss(per_target), per_target)
         sample_weight = None
         if self.config.generation_decay is not None and "generation" in batch:
             gen = batch["generation"].view(-1, 1).expand_as(target)[valid]
