@@ -265,8 +265,9 @@ class Generator:
         accepted = torch.zeros(B, dtype=torch.long, device=device)
         stop = torch.from_numpy(stop_len).to(device)
         rows = torch.arange(B, device=device)
-        seq_t = torch.from_numpy(row_seq)
-        att_t = torch.from_numpy(row_att)
+        # the keys of each live row's random draws, kept on the device (no per-step host copy)
+        row_seq_t = torch.from_numpy(row_seq).to(device)
+        row_att_t = torch.from_numpy(row_att).to(device)
 
         emb = model.output_embeddings()
 
@@ -302,6 +303,9 @@ class Generator:
             alive = tgt.any(dim=1)
         else:
             alive = torch.ones(B, dtype=torch.bool, device=device)
+        # step counts stay on the device until the batch is done (a host read would sync each step)
+        proposed = torch.zeros((), dtype=torch.long, device=device)
+        accepted_steps = torch.zeros((), dtype=torch.long, device=device)
         step = 0
         while True:
             if not bool(alive.all()):
@@ -314,17 +318,16 @@ class Generator:
                 if keep.numel() == 0:
                     break
                 rows, S, tgt, pool, ctx, ctx_len = rows[keep], S[keep], tgt[keep], pool[keep], ctx[keep], ctx_len[keep]
+                row_seq_t, row_att_t = row_seq_t[keep], row_att_t[keep]
                 accepted, stop, h = accepted[keep], stop[keep], h[keep]
                 vals, ids, s_scores = vals[keep], ids[keep], s_scores[keep]
                 state = select_dec(state, keep)
             n = rows.numel()
             # ---- sample the next item from the current scores
             t = time.perf_counter()
-            r_np = rows.cpu().numpy()
-            sq, at = seq_t[r_np].numpy(), att_t[r_np].numpy()
-            u_pool = torch.from_numpy(draws.keyed_uniform(self.seed, self.iteration, sq, at, step, draws.POOL))
-            u_pick = torch.from_numpy(draws.keyed_uniform(self.seed, self.iteration, sq, at, step, draws.PICK))
-            exploit = (u_pool < cfg.p).to(device)
+            u_pool = draws.keyed_uniform_torch(self.seed, self.iteration, row_seq_t, row_att_t, step, draws.POOL)
+            u_pick = draws.keyed_uniform_torch(self.seed, self.iteration, row_seq_t, row_att_t, step, draws.PICK)
+            exploit = u_pool < cfg.p
             ex_v = s_scores.masked_fill(~pool, NEG_INF)
             kk = min(top_k, ex_v.shape[1])
             ex_v, ex_pos = torch.topk(ex_v, kk, dim=1)
@@ -366,8 +369,8 @@ class Generator:
                 t = time.perf_counter()
                 self._measure_agreement(h, S * check_tgt, ok & ~exhausted, has_cand & ~exhausted, counters)
                 counters["agreement_s"] = counters.get("agreement_s", 0.0) + time.perf_counter() - t
-            counters["proposed_steps"] += float(has_cand.sum())
-            counters["accepted_steps"] += float(ok.sum())
+            proposed = proposed + has_cand.sum()
+            accepted_steps = accepted_steps + ok.sum()
             # ---- accepted rows grow; the item leaves the targets (and the pool)
             pos_new = ctx_len.clamp(max=cfg.max_len - 1)
             ctx[torch.arange(n, device=device)[ok], pos_new[ok]] = item[ok]
@@ -382,6 +385,8 @@ class Generator:
                 alive &= tgt.any(dim=1)
             step += 1
 
+        counters["proposed_steps"] += float(proposed)
+        counters["accepted_steps"] += float(accepted_steps)
         rows_all = torch.cat(done_rows).cpu().numpy()
         order = np.argsort(rows_all, kind="stable")
         lens = torch.cat(done_len).cpu().numpy()[order]

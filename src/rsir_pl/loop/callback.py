@@ -1,21 +1,23 @@
-"""SelfImproveCallback: at the end of fit k, generate D'_{k+1} and hand D_{k+1} to the DataModule.
+"""One generation path: :class:`GenerationStep` makes D'_{k+1} with a trained model on the device
+and in the precision its Trainer set up, and :class:`SelfImproveCallback` runs it at fit end.
 
-It runs in ``on_train_end`` (the model is still on its device; ``on_fit_end`` comes after the DDP
-teardown) and must follow :class:`rsir_pl.training.BestWeights` in the callback list, so the
-best-validation weights generate. Under DDP every rank decodes a shard of the seed sequences,
-the shards are gathered with ``all_gather_object`` and merged in a fixed order, and every rank
-applies the same filtering, so all ranks hold the same D_{k+1}.
+The callback runs in ``on_train_end`` (the model is still on its device; ``on_fit_end`` comes
+after the DDP teardown) and must follow :class:`rsir_pl.training.BestWeights` in the callback
+list, so the best-validation weights generate. An iteration resumed after its model was saved
+calls the same :meth:`GenerationStep.generate` with the Trainer that tested the model, which
+moves it back to that Trainer's device and precision, so a resumed run generates exactly what an
+uninterrupted one does. Under DDP every rank decodes a shard of the seed sequences, the shards are
+gathered with ``all_gather_object`` and merged in a fixed order, and every rank applies the same
+filtering, so all ranks hold the same D_{k+1}.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -79,69 +81,90 @@ def generate_for_next_iteration(
     return result
 
 
-class SelfImproveCallback(Callback):
-    """Generates D'_{k+1} with the just-trained (or a fixed generator) model at train end.
+class GenerationStep:
+    """Generates D'_{k+1} from a DataModule's D_k with a trained model and expands the DataModule.
+
+    Subclasses hook in before generation (:meth:`trained`: f_k is final) and after it
+    (:meth:`generated`: D'_{k+1} exists, D_k not yet expanded); the loop uses them to save files.
 
     Args:
+        datamodule: holds D_k; expanded to D_{k+1} by :meth:`generate`.
         config: generation settings.
         seed: run seed (keys every random draw together with the iteration).
         iteration: k, the iteration whose model just trained.
-        on_generated: called on every rank with the result before the DataModule is expanded
-            (the runner uses it to write files on rank 0).
         generator_model: a fixed model that generates instead of the student (weak-to-strong).
     """
 
     def __init__(
         self,
+        datamodule: SequenceDataModule,
         config: GenerationConfig,
         seed: int,
         iteration: int,
-        on_generated: Callable[[GenerationResult, L.Trainer], None] | None = None,
-        before_generation: Callable[[SequentialRecommender, L.Trainer], None] | None = None,
         generator_model: SequentialRecommender | None = None,
     ) -> None:
+        self.datamodule = datamodule
         self.config = config
         self.seed = seed
         self.iteration = iteration
-        self.on_generated = on_generated
-        self.before_generation = before_generation
         self.generator_model = generator_model
         self.result: GenerationResult | None = None
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        assert isinstance(pl_module, SequentialRecommender)
-        dm = trainer.datamodule
-        assert isinstance(dm, SequenceDataModule)
-        if self.before_generation is not None:
-            self.before_generation(pl_module, trainer)
-        model = self.generator_model or pl_module
-        if self.generator_model is not None:
-            model.to(pl_module.device)
+    def trained(self, trainer: L.Trainer, model: SequentialRecommender) -> None:
+        """Called once f_k is final (best weights restored), before it generates."""
+
+    def generated(self, result: GenerationResult, trainer: L.Trainer) -> None:
+        """Called with D'_{k+1} on every rank, before the DataModule is expanded."""
+
+    def generate(self, trainer: L.Trainer, model: SequentialRecommender) -> GenerationResult:
+        """D'_{k+1} from ``model`` (or the fixed generator) on ``trainer``'s device and precision."""
+        gen_model = self.generator_model or model
+        gen_model.to(trainer.strategy.root_device)
         with trainer.precision_plugin.forward_context():
-            self.result = generate_for_next_iteration(
-                model,
-                dm,
+            result = generate_for_next_iteration(
+                gen_model,
+                self.datamodule,
                 self.config,
                 self.seed,
                 self.iteration,
                 rank=trainer.global_rank,
                 world=trainer.world_size,
             )
-        if self.on_generated is not None:
-            self.on_generated(self.result, trainer)
-        dm.expand(self.result.sequences)
-        stats = self.result.stats
+        self.generated(result, trainer)
+        self.datamodule.expand(result.sequences)
+        self.result = result
+        s = result.stats
         log.info(
-            "iteration %d: generated %d sequences (%d interactions) from %d attempts in %.1fs, acceptance %.3f",
+            "iteration %d: kept %d sequences (%d interactions) of %d attempts in %.1fs: acceptance %.3f, "
+            "%d attempts with an accepted step, %d too short, %d duplicates and %d over the cap dropped",
             self.iteration,
-            stats["kept_sequences"],
-            stats["kept_interactions"],
-            stats["attempts"],
-            stats["generation_seconds"],
-            stats["acceptance_rate"],
+            s.get("kept_sequences", 0),
+            s.get("kept_interactions", 0),
+            s.get("attempts", 0),
+            s.get("generation_seconds", 0.0),
+            s.get("acceptance_rate", 0.0),
+            s.get("attempts_with_accepted_step", 0),
+            s.get("too_short_dropped", 0),
+            s.get("duplicates_dropped", 0),
+            s.get("capped_dropped", 0),
         )
+        return result
 
 
-def real_interactions(store: Any) -> int:
-    """Interactions of the real (generation 0) sequences."""
-    return int(np.asarray(store.lengths)[np.asarray(store.generation) == 0].sum())
+class SelfImproveCallback(Callback):
+    """Runs a :class:`GenerationStep` when fit k ends: f_k generates D'_{k+1} and the DataModule
+    becomes D_{k+1} before the next ``Trainer.fit``."""
+
+    def __init__(self, step: GenerationStep) -> None:
+        self.step = step
+
+    @property
+    def result(self) -> GenerationResult | None:
+        """D'_{k+1} once the fit has ended."""
+        return self.step.result
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        assert isinstance(pl_module, SequentialRecommender)
+        self.step.trained(trainer, pl_module)
+        self.step.generate(trainer, pl_module)
+
