@@ -130,16 +130,26 @@ class SelfImproveCallback(Callback):
         if self.on_generated is not None:
             self.on_generated(self.result, trainer)
         dm.expand(self.result.sequences)
-        stats = self.result.stats
-        log.info(
-            "iteration %d: generated %d sequences (%d interactions) from %d attempts in %.1fs, acceptance %.3f",
-            self.iteration,
-            stats["kept_sequences"],
-            stats["kept_interactions"],
-            stats["attempts"],
-            stats["generation_seconds"],
-            stats["acceptance_rate"],
+        log.info("iteration %d: %s", self.iteration, generation_summary(self.result.stats))
+
+
+def generation_summary(stats: dict[str, Any]) -> str:
+    """One line on what generation produced and what each filter dropped; its ``candidates``
+    and ``accepted steps`` are the counts the progress bar shows (``candidates``, ``steps``)."""
+    if "attempts_with_accepted_step" not in stats:  # an augmentation baseline: no fidelity check
+        return (
+            f"{stats.get('method', 'baseline')} made {stats['attempts']:,} attempts; dropped "
+            f"{stats.get('duplicates_dropped', 0):,} duplicates; kept {stats['kept_sequences']:,} sequences "
+            f"({stats['kept_interactions']:,} interactions) in {stats.get('generation_seconds', 0.0):.1f}s"
         )
+    return (
+        f"generated from {stats['attempts']:,} attempts: {stats['accepted_steps']:,} accepted steps of "
+        f"{stats['proposed_steps']:,} proposed (acceptance {stats['acceptance_rate']:.3f}), "
+        f"{stats['attempts_with_accepted_step']:,} candidates; dropped {stats['too_short_dropped']:,} shorter "
+        f"than min_len, {stats['duplicates_dropped']:,} duplicates, {stats['capped_dropped']:,} over the "
+        f"max_synthetic_ratio cap; kept {stats['kept_sequences']:,} sequences ({stats['kept_interactions']:,} "
+        f"interactions) in {stats['generation_seconds']:.1f}s"
+    )
 
 
 def real_interactions(store: Any) -> int:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -36,6 +38,7 @@ from rsir_pl.loop import results as R
 from rsir_pl.loop.callback import SelfImproveCallback, generate_for_next_iteration
 from rsir_pl.loop.faults import KillSwitch
 from rsir_pl.loop.rundir import RunDir, settings_diff
+from rsir_pl.loop.writer_lock import release_writer_lock
 from rsir_pl.models import build_model, load_model, model_payload
 from rsir_pl.models.base import SequentialRecommender
 from rsir_pl.models.losses import adaptive_item_weights, golden_real_weight
@@ -48,21 +51,13 @@ log = logging.getLogger("rsir_pl")
 def self_improve(
     config: RunConfig, datamodule: SequenceDataModule | None = None, tracker: Tracker | None = None
 ) -> list[dict[str, Any]]:
-    """Run (or resume) the loop; returns one record per iteration (test metrics, statistics)."""
+    """Run (or resume) the loop; returns one record per iteration (test metrics, statistics).
+
+    Everything that can fail before the first fit (data, option checks, checkpoints) is checked
+    before the run directory is created, and a run directory this call created is removed again
+    when the set-up fails, so a corrected command is not refused as "another run".
+    """
     rank = rank_zero_only.rank
-    rundir = RunDir(config.run_dir, writer=rank == 0)
-    if rank == 0:
-        resumed = rundir.claim(config.result_settings(), RunConfig().result_settings())
-        rundir.write_text("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-        starts = rundir.read_json("provenance.json") if rundir.has("provenance.json") else []
-        rundir.write_json("provenance.json", [*starts, environment()])
-        if resumed:
-            problems = rundir.verify()
-            if problems:
-                raise RuntimeError("run directory failed its integrity check:\n  " + "\n  ".join(problems))
-            log.info("resuming %s", rundir.path)
-    if config.base_from and rank == 0:
-        _import_base(config, rundir)
     dm = datamodule or SequenceDataModule(config.data, seed=config.seed)
     dm.setup()
     if config.model.hstu_time_bias and not dm.has_times:
@@ -78,11 +73,31 @@ def self_improve(
         raise ConfigError(
             f"generation.max_len ({config.generation.max_len}) must be <= data.max_len ({config.data.max_len})"
         )
-    tracker = tracker or make_tracker(config.logger, config.run_dir, _settings(config))
     generator_model = None
     if config.generation.generator_checkpoint:
         generator_model = load_model(config.generation.generator_checkpoint, num_items=dm.num_items)
         generator_model.eval()
+    created = rank == 0 and not Path(config.run_dir).exists()
+    try:
+        rundir = RunDir(config.run_dir, writer=rank == 0)
+        if rank == 0:
+            resumed = rundir.claim(config.result_settings(), RunConfig().result_settings())
+            rundir.write_text("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+            starts = rundir.read_json("provenance.json") if rundir.has("provenance.json") else []
+            rundir.write_json("provenance.json", [*starts, environment()])
+            if resumed:
+                problems = rundir.verify()
+                if problems:
+                    raise RuntimeError("run directory failed its integrity check:\n  " + "\n  ".join(problems))
+                log.info("resuming %s", rundir.path)
+        if config.base_from and rank == 0:
+            _import_base(config, rundir)
+        tracker = tracker or make_tracker(config.logger, config.run_dir, _settings(config))
+    except BaseException:
+        if created:
+            release_writer_lock(config.run_dir)
+            shutil.rmtree(config.run_dir, ignore_errors=True)
+        raise
     base_popularity = np.bincount(dm.d0.items, minlength=dm.num_items + 1)[1:]
     records: list[dict[str, Any]] = []
     prev_model: SequentialRecommender | None = None
@@ -160,7 +175,7 @@ def _iteration(
         def save_model(m: SequentialRecommender, trainer: L.Trainer) -> None:
             holder["fit"] = _fit_info_from(trainer)
             rundir.write_json(f"{it}/fit.json", holder["fit"])
-            rundir.write_torch(f"{it}/model.pt", model_payload(m))
+            rundir.write_torch(f"{it}/model.pt", model_payload(m, dm.dataset, config.data))
 
         def save_generated(result: GenerationResult, trainer: L.Trainer) -> None:
             holder["gen"] = _save_generated(rundir, tracker, dm, result, k, base_popularity)
@@ -200,7 +215,7 @@ def _iteration(
         }
         if not need_gen:
             rundir.write_json(f"{it}/fit.json", fit_info)
-            rundir.write_torch(f"{it}/model.pt", model_payload(model))
+            rundir.write_torch(f"{it}/model.pt", model_payload(model, dm.dataset, config.data))
         else:
             fit_info = {**holder.get("fit", {}), **fit_info}
             rundir.write_json(f"{it}/fit.json", fit_info)
