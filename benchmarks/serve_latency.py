@@ -23,7 +23,6 @@ import argparse
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -162,6 +161,22 @@ def measure(url: str, users: list[str], clients: int, requests: int, k: int) -> 
     }
 
 
+def model_call_ms(ckpt: Any, data: Any, users: list[str], batch: int, reps: int, k: int) -> float:
+    """Median milliseconds of one in-process model call (decode + predict) for ``batch`` queries:
+    the part of a request that batching shares."""
+    from rsir_pl.inference.server import RecommendAPI, RecommendRequest, ServeData
+
+    api = RecommendAPI(ServeData.build(ckpt, data), max_batch_size=max(batch, 2))
+    api.setup("cpu")
+    times = []
+    for r in range(reps):
+        queries = [RecommendRequest(user=users[(r * batch + i) % len(users)], k=k) for i in range(batch)]
+        t0 = time.perf_counter()
+        api.predict([api.decode_request(q) for q in queries])
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(times))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     C.set_threads(args.threads)
@@ -181,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     weights = "trained" if args.checkpoint else "RANDOM weights"
     print(f"model: {what}; {weights}; k={args.k}")
+    calls = {b: model_call_ms(ckpt, data, users, b, 200, args.k) for b in sorted({1, *args.batch_sizes})}
+    print("model call alone (in process): " + ", ".join(f"batch {b}: {ms:.2f} ms" for b, ms in calls.items()))
     rows = []
     for b in args.batch_sizes:
         timeout = args.batch_timeout if b > 1 else 0.0
@@ -209,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         "errors",
     ]
     table = C.markdown_table(headers, rows)
+    call_table = C.markdown_table(
+        ["queries per model call", "model call ms (median)", "ms per query"],
+        [[b, ms, ms / b] for b, ms in calls.items()],
+    )
     desc = (
         f"`rsir serve` (LitServe, one inference worker on the CPU, server OMP_NUM_THREADS={args.server_threads}) "
         f'of {what}, {weights}; `POST /recommend {{"user": ..., "k": {args.k}}}` for random users over '
@@ -222,15 +243,16 @@ def main(argv: list[str] | None = None) -> int:
         best_batched = max(r[7] for r in batched)
         one = next(r for r in single if r[2] == 1)
         reading = (
-            f"one client at batch 1: p50 {one[4]:.1f} ms, p99 {one[5]:.1f} ms; with {args.clients} clients "
-            f"batching gives {best_batched:.0f} req/s against {best_single:.0f} at batch 1 "
-            f"({best_batched / best_single:.2f}x)."
+            f"one client at batch 1: p50 {one[4]:.1f} ms, p99 {one[5]:.1f} ms, of which the model call is "
+            f"{calls[1]:.2f} ms; with {args.clients} clients batching gives {best_batched:.0f} req/s against "
+            f"{best_single:.0f} at batch 1 ({best_batched / best_single:.2f}x)."
         )
     C.append_results(
         args.results,
-        C.section("Serving latency: rsir serve over HTTP (LitServe)", [desc, table], reading or "see the table"),
+        C.section(
+            "Serving latency: rsir serve over HTTP (LitServe)", [desc, table, call_table], reading or "see the table"
+        ),
     )
-    print(f"median latency over all rows: {statistics.median(r[4] for r in rows):.1f} ms")
     return 0
 
 
