@@ -125,6 +125,8 @@ def test_bad_requests_are_clear_errors(trained_run, tmp_path, capsys):
     assert "give one of --users, --items and --sequences" in capsys.readouterr().err
     assert main([*base, "--users", "u1", "--k", "0"]) == 2
     assert "k must be >= 1" in capsys.readouterr().err
+    assert main([*base, "--items", "5", "--hold_out", "1"]) == 2
+    assert "--hold_out applies to users of the data, not to --items" in capsys.readouterr().err
     assert main([*base, "--users", "u1", "--out", str(tmp_path / "recs.txt")]) == 2
     assert "cannot tell the output format" in capsys.readouterr().err
 

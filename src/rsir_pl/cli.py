@@ -301,6 +301,8 @@ def _recommend(a: Any) -> int:
     given = [name for name in ("users", "items", "sequences") if a[name] is not None]
     if len(given) > 1:
         raise ConfigError(f"give one of --users, --items and --sequences (got {', '.join('--' + g for g in given)})")
+    if a.hold_out and len(given) and given[0] != "users":
+        raise ConfigError(f"--hold_out applies to users of the data, not to --{given[0]}")
     if a.out != "-":
         R.output_format(a.out, a.format)  # a bad file name fails before any work
     ckpt = load_checkpoint(a.model, a.iteration)
