@@ -204,7 +204,7 @@ def test_base_from_reuses_the_trained_base(tmp_path):
 def test_finetune_starts_from_the_previous_model(tmp_path, monkeypatch):
     import torch
 
-    import rsir_pl.loop.runner as runner
+    import rsir_pl.loop.iteration as runner
 
     starts = []
     real_fit = runner.fit

@@ -101,14 +101,38 @@ class FaissIVFIndex:
         return _faiss_search(self.index, h, k, self.num_items)
 
 
+#: the PyPI distributions that install the ``faiss`` package (each its own build of the same files)
+FAISS_DISTRIBUTIONS = ("faiss-cpu", "faiss-gpu", "faiss-gpu-cu12", "faiss-gpu-cu11")
+
+
+def installed_faiss_distributions() -> list[str]:
+    """The FAISS distributions pip installed here (more than one means they overwrote each other)."""
+    from importlib import metadata
+
+    found = []
+    for name in FAISS_DISTRIBUTIONS:
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
 def import_faiss():  # noqa: ANN201 - the faiss module
-    """Import faiss with a clear message when it is missing."""
+    """Import faiss with a clear message when it is missing or installed twice."""
+    dists = installed_faiss_distributions()
+    if len(dists) > 1:
+        raise ImportError(
+            f"{' and '.join(dists)} are both installed; they share the faiss/ package, so one has overwritten "
+            f"the other: pip uninstall {' '.join(dists)}, then install one ('rsir_pl[cpu]' or 'rsir_pl[gpu]')"
+        )
     try:
         import faiss
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "generation.fidelity=faiss/faiss-ivf needs FAISS: pip install faiss-cpu "
-            "(or 'rsir_pl[gpu]' for faiss-gpu on CUDA machines)"
+            "generation.fidelity=faiss/faiss-ivf needs FAISS: pip install 'rsir_pl[cpu]' (faiss-cpu), or "
+            "'rsir_pl[gpu]' (faiss-gpu) on CUDA machines; the default fidelity=exact needs neither"
         ) from exc
     return faiss
 
