@@ -17,8 +17,8 @@ For every group: per seed, the base (iteration 0) and RSIR (``--iteration``, def
 NDCG@10 / Recall@10, RSIR's relative change with its paired 95% CI verdict (CI > 0, n.s., CI < 0),
 the best validation NDCG@10 of both; then the means, the relative change of the means, the mean of
 the per-seed changes, and how many seeds have CI > 0 / n.s. / CI < 0. A table compares the groups.
-``--replace TITLE`` puts the section in place of an existing one (regenerating it) instead of
-appending.
+``--replace`` puts the section in place of the one with the same title (``--replace OLD_TITLE``: of
+that one), keeping the file's order, instead of appending: for regenerating a section.
 """
 
 from __future__ import annotations
@@ -333,7 +333,13 @@ def main() -> None:
     ap.add_argument("--title", help="section title (default: 'Summary over seeds: GROUPS')")
     ap.add_argument("--reading", default="", help="the honest reading of the numbers")
     ap.add_argument("--results", default=str(DEFAULT_RESULTS), help="file the section goes to")
-    ap.add_argument("--replace", metavar="TITLE", help="replace the section with this title instead of appending")
+    ap.add_argument(
+        "--replace",
+        nargs="?",
+        const="",
+        metavar="OLD_TITLE",
+        help="replace the section titled OLD_TITLE (alone: the one titled --title) in place instead of appending",
+    )
     args = ap.parse_args()
     if not args.sources:
         ap.error("give at least one --runs or --from-results")
@@ -341,8 +347,8 @@ def main() -> None:
     blocks = summary_blocks(groups, args.iteration)
     title = args.title or "Summary over seeds: " + ", ".join(groups)
     text = section(title, blocks, args.reading or "see the tables")
-    if args.replace:
-        replace_results_section(args.results, args.replace, text)
+    if args.replace is not None:
+        replace_results_section(args.results, args.replace or title, text)
     else:
         append_results(args.results, text)
     print("\n\n".join(blocks))

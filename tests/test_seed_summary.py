@@ -191,3 +191,16 @@ def test_main_writes_a_section_with_its_command(
     assert [s.title for s in sections] == ["T"]
     assert check_results.check_sections(sections) == []
     assert "seed_summary.py --runs" in sections[0].text
+
+
+def test_main_replace_regenerates_the_section_in_place(
+    runs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.md"
+    out.write_text("# Benchmark results\n\n## A\n\na\n\n## T\n\ntyped by hand\n\n## B\n\nb\n")
+    argv = ["seed_summary.py", "--runs", f"w={runs[0]}", "--results", str(out), "--title", "T", "--replace"]
+    monkeypatch.setattr(sys, "argv", argv)
+    S.main()
+    sections = split_sections(out.read_text())
+    assert [s.title for s in sections] == ["A", "T", "B"]
+    assert "typed by hand" not in sections[1].text and "| w | 0 |" in sections[1].text
