@@ -100,7 +100,7 @@ class ModelConfig:
         synthetic_weight: how synthetic targets weigh against real ones in the loss. null pools
             every target with weight 1 (the paper's code); a number w in (0, 1] gives
             w * mean(real) + (1 - w) * mean(synthetic); "golden" picks w from the ratio of real to
-            synthetic targets (RSIR-SPEC §7b).
+            synthetic targets (see models/losses.py).
         generation_decay: synthetic targets of generation g weigh decay^(g-1) (older generations of
             synthetic data count more than newer ones when decay < 1); null = no decay.
         synthetic_loss: how a synthetic target is trained: plain (as a real positive) or idl
@@ -274,7 +274,7 @@ GENERATION_PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class GenerationConfig:
-    """How each iteration generates synthetic sequences (RSIR-SPEC §3, §4).
+    """How each iteration generates synthetic sequences (the paper's rules; README "What is supported").
 
     Args:
         preset: paper (the paper's text) or authors-code (the public code's behaviour); it fills

@@ -167,9 +167,11 @@ class Generator:
                     faults.point(f"generation:iter{self.iteration}")
                     if bar is not None:
                         bar.update(len(part.seq))
+                        # the same two counts the end-of-generation log line reports, before the
+                        # min_len, duplicate and cap filters
                         bar.set_postfix(
-                            accepted=int(counters["accepted_steps"]),
-                            kept=sum(int((p.accepted >= 1).sum()) for p in outputs),
+                            steps=int(counters["accepted_steps"]),
+                            candidates=sum(int((p.accepted >= 1).sum()) for p in outputs),
                         )
         finally:
             if bar is not None:

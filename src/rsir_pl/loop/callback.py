@@ -133,22 +133,27 @@ class GenerationStep:
         self.generated(result, trainer)
         self.datamodule.expand(result.sequences)
         self.result = result
-        s = result.stats
-        log.info(
-            "iteration %d: kept %d sequences (%d interactions) of %d attempts in %.1fs: acceptance %.3f, "
-            "%d attempts with an accepted step, %d too short, %d duplicates and %d over the cap dropped",
-            self.iteration,
-            s.get("kept_sequences", 0),
-            s.get("kept_interactions", 0),
-            s.get("attempts", 0),
-            s.get("generation_seconds", 0.0),
-            s.get("acceptance_rate", 0.0),
-            s.get("attempts_with_accepted_step", 0),
-            s.get("too_short_dropped", 0),
-            s.get("duplicates_dropped", 0),
-            s.get("capped_dropped", 0),
-        )
+        log.info("iteration %d: %s", self.iteration, generation_summary(result.stats))
         return result
+
+
+def generation_summary(stats: dict[str, Any]) -> str:
+    """One line on what generation produced and what each filter dropped; its ``candidates``
+    and ``accepted steps`` are the counts the progress bar shows (``candidates``, ``steps``)."""
+    if "attempts_with_accepted_step" not in stats:  # an augmentation baseline: no fidelity check
+        return (
+            f"{stats.get('method', 'baseline')} made {stats['attempts']:,} attempts; dropped "
+            f"{stats.get('duplicates_dropped', 0):,} duplicates; kept {stats['kept_sequences']:,} sequences "
+            f"({stats['kept_interactions']:,} interactions) in {stats.get('generation_seconds', 0.0):.1f}s"
+        )
+    return (
+        f"generated from {stats['attempts']:,} attempts: {stats['accepted_steps']:,} accepted steps of "
+        f"{stats['proposed_steps']:,} proposed (acceptance {stats['acceptance_rate']:.3f}), "
+        f"{stats['attempts_with_accepted_step']:,} candidates; dropped {stats['too_short_dropped']:,} shorter "
+        f"than min_len, {stats['duplicates_dropped']:,} duplicates, {stats['capped_dropped']:,} over the "
+        f"max_synthetic_ratio cap; kept {stats['kept_sequences']:,} sequences ({stats['kept_interactions']:,} "
+        f"interactions) in {stats['generation_seconds']:.1f}s"
+    )
 
 
 class SelfImproveCallback(Callback):

@@ -69,7 +69,7 @@ class SavingGenerationStep(GenerationStep):
 
     def trained(self, trainer: L.Trainer, model: SequentialRecommender) -> None:
         self.fit_info = fit_info_from(trainer)
-        self.files.save_model(model, self.fit_info)
+        self.files.save_model(model, self.fit_info, self.state.datamodule, self.state.config.data)
         faults.point(f"iter{self.files.k}:model")
 
     def generated(self, result: GenerationResult, trainer: L.Trainer) -> None:
@@ -190,7 +190,7 @@ def _train(
         "fit_seconds": result.fit_seconds,
     }
     if step is None:
-        files.save_model(model, fit_info)
+        files.save_model(model, fit_info, dm, config.data)
     else:
         files.save_fit_info(fit_info)  # the model itself was saved at fit end, before generating
     files.save_history(result.history)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rsir_pl.config import ModelConfig
+from rsir_pl.config import DataConfig, ModelConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation.generator import GenerationResult
@@ -50,10 +50,13 @@ class IterationFiles:
         return self.rundir.has(f"{self.nxt}/synthetic.npz")
 
     # ------------------------------------------------------------------ the model
-    def save_model(self, model: SequentialRecommender, fit_info: dict[str, Any]) -> None:
-        """``fit.json`` and ``model.pt`` (weights on the CPU, with the config to rebuild them)."""
+    def save_model(
+        self, model: SequentialRecommender, fit_info: dict[str, Any], dm: SequenceDataModule, data: DataConfig
+    ) -> None:
+        """``fit.json`` and ``model.pt``: weights on the CPU with the config to rebuild them, the
+        item-id map and the fingerprint of the data they were trained on (a portable checkpoint)."""
         self.save_fit_info(fit_info)
-        self.rundir.write_torch(f"{self.it}/model.pt", model_payload(model))
+        self.rundir.write_torch(f"{self.it}/model.pt", model_payload(model, dm.dataset, data))
 
     def load_model(self, num_items: int) -> SequentialRecommender:
         """Rebuild f_k from ``model.pt``; refuses a checkpoint of another catalogue."""

@@ -16,6 +16,8 @@ for the whole run: ``run.json``, ``config.yaml``, ``results.csv``, ``results.jso
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -29,6 +31,7 @@ from rsir_pl.loggers import Tracker, make_tracker
 from rsir_pl.loop import results as R
 from rsir_pl.loop.iteration import LoopState, run_iteration
 from rsir_pl.loop.rundir import RunDir, settings_diff
+from rsir_pl.loop.writer_lock import release_writer_lock
 from rsir_pl.models import load_model
 from rsir_pl.models.base import SequentialRecommender
 
@@ -40,27 +43,24 @@ def self_improve(
 ) -> list[dict[str, Any]]:
     """Run (or resume) the loop; returns one record per iteration (test metrics, statistics)."""
     rank = rank_zero_only.rank
-    rundir = RunDir(config.run_dir, writer=rank == 0)
-    if rank == 0:
-        resumed = rundir.claim(config.result_settings(), RunConfig().result_settings())
-        rundir.write_text("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-        starts = rundir.read_json("provenance.json") if rundir.has("provenance.json") else []
-        rundir.write_json("provenance.json", [*starts, environment()])
-        if resumed:
-            problems = rundir.verify()
-            if problems:
-                raise RuntimeError("run directory failed its integrity check:\n  " + "\n  ".join(problems))
-            log.info("resuming %s", rundir.path)
-    if config.base_from and rank == 0:
-        _import_base(config, rundir)
+    # everything that can fail before the first fit is checked before the run directory exists
     dm = datamodule or SequenceDataModule(config.data, seed=config.seed)
     dm.setup()
     _check_against_data(config, dm)
-    tracker = tracker or make_tracker(config.logger, config.run_dir, _settings(config))
     generator_model = None
     if config.generation.generator_checkpoint:
         generator_model = load_model(config.generation.generator_checkpoint, num_items=dm.num_items)
         generator_model.eval()
+    created = rank == 0 and not Path(config.run_dir).exists()
+    try:
+        rundir = _open_run_dir(config, rank)
+        tracker = tracker or make_tracker(config.logger, config.run_dir, _settings(config))
+    except BaseException:
+        # a run directory this call created and could not set up would refuse the corrected command
+        if created:
+            release_writer_lock(config.run_dir)
+            shutil.rmtree(config.run_dir, ignore_errors=True)
+        raise
     state = LoopState(
         config=config,
         datamodule=dm,
@@ -80,6 +80,24 @@ def self_improve(
     finally:
         tracker.finish()
     return records
+
+
+def _open_run_dir(config: RunConfig, rank: int) -> RunDir:
+    """Claim (or verify, on resume) the run directory and record this start."""
+    rundir = RunDir(config.run_dir, writer=rank == 0)
+    if rank == 0:
+        resumed = rundir.claim(config.result_settings(), RunConfig().result_settings())
+        rundir.write_text("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        starts = rundir.read_json("provenance.json") if rundir.has("provenance.json") else []
+        rundir.write_json("provenance.json", [*starts, environment()])
+        if resumed:
+            problems = rundir.verify()
+            if problems:
+                raise RuntimeError("run directory failed its integrity check:\n  " + "\n  ".join(problems))
+            log.info("resuming %s", rundir.path)
+        if config.base_from:
+            _import_base(config, rundir)
+    return rundir
 
 
 def _check_against_data(config: RunConfig, dm: SequenceDataModule) -> None:

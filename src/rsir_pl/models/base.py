@@ -176,6 +176,43 @@ class SequentialRecommender(L.LightningModule):
         self.log_dict({f"test/{k}": v.float() for k, v in values.items()})
         self.test_metrics.reset()
 
+    # ------------------------------------------------------------------ inference
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Top-``batch["k"]`` items of every row, best first: ``items`` (internal ids) and
+        ``scores`` ``[B, min(k, N)]``, with ``row`` passed through. The batch has the layout of a
+        test batch (see :func:`rsir_pl.inference.recommend.query_batch`): items given in
+        ``hist_rows``/``hist_items`` are excluded; a slot left without an item scores -inf."""
+        scores = self.ranking_scores(batch)
+        top = torch.topk(scores, min(int(batch["k"]), self.num_items), dim=1)
+        return {"row": batch["row"], "items": top.indices, "scores": top.values}
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: Any = None,
+        **kwargs: Any,
+    ) -> SequentialRecommender:
+        """Rebuild a saved model with its exact architecture: from an rsir_pl ``model.pt``
+        (formats 1 and 2), a Lightning checkpoint (``Trainer.save_checkpoint``) or a run
+        directory (its last trained iteration). Called on a backbone class, the checkpoint must
+        hold that backbone. ``map_location`` moves the model (a device or device string)."""
+        from rsir_pl.inference.checkpoint import load_checkpoint
+
+        if hparams_file is not None or kwargs:
+            raise TypeError(
+                "load_from_checkpoint: the checkpoint holds every setting; hparams_file and overrides "
+                f"are not supported (got {['hparams_file'] * (hparams_file is not None) + list(kwargs)})"
+            )
+        model = load_checkpoint(checkpoint_path).model
+        if not isinstance(model, cls):
+            raise TypeError(f"{checkpoint_path}: holds a {type(model).__name__} model, not a {cls.__name__}")
+        if isinstance(map_location, (str, torch.device)):
+            model = model.to(map_location)
+        return model
+
     # ------------------------------------------------------------------ helpers
     def _init_weights(self) -> None:
         for module in self.modules():
