@@ -282,6 +282,28 @@ def append_results(path: str | Path, text: str) -> Path:
     return path
 
 
+def replace_results_section(path: str | Path, title: str, text: str) -> Path:
+    """Put ``text`` (a :func:`section`) in place of the section headed ``## {title}``, keeping the
+    file's order: for regenerating a section by a script. The title must head exactly one section."""
+    from results_md import split_sections
+
+    path = Path(path)
+    old = path.read_text(encoding="utf-8")
+    sections = split_sections(old)
+    hits = [i for i, s in enumerate(sections) if s.title == title.strip()]
+    if len(hits) != 1:
+        raise ValueError(f"{path}: {len(hits)} sections titled {title!r}; --replace needs exactly one")
+    i = hits[0]
+    lines = old.split("\n")
+    start = sections[i].line - 1
+    end = sections[i + 1].line - 1 if i + 1 < len(sections) else len(lines)
+    tail = "\n".join(lines[end:])
+    new = "\n".join(lines[:start]) + "\n" + text.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
+    path.write_text(new, encoding="utf-8")
+    print(f"\nreplaced section {title!r} in {path}")
+    return path
+
+
 def print_header(title: str) -> None:
     """A short banner with the machine (stdout)."""
     info = machine_info()
