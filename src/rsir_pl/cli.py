@@ -195,7 +195,9 @@ def build_parser() -> ArgumentParser:
     data_sub.add_subcommand("export", export, help="export an augmented dataset")
 
     study = _run_parser("Run a study (a grid of self-improvement runs) and write its table and plot.", None)
-    study.add_argument("name", help="iterations | tau | p | noise | weak-to-strong | data | weighting | leakage")
+    study.add_argument(
+        "name", help="iterations | tau | p | noise | weak-to-strong | data | weighting | leakage | asrep"
+    )
     study.add_argument("--grid", type=Any, default=None, help="override the study's grid (a YAML list)")
     sub.add_subcommand("study", study, help="run one of the paper's studies")
     tune = _run_parser("Train the base once, run one RSIR iteration per setting, select on validation NDCG@10.", 1)

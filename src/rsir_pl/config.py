@@ -22,7 +22,9 @@ FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
 CHECK_TARGETS = ("remaining", "including_new")
 LOGGERS = ("csv", "wandb", "none")
 #: how D'_{k+1} is produced: RSIR or an augmentation baseline (rsir_pl.baselines)
-GENERATION_METHODS = ("rsir", "reorder", "insertion")
+GENERATION_METHODS = ("rsir", "reorder", "insertion", "asrep", "asrep+rsir")
+#: the methods whose D'_1 is ASReP's augmentation of D_0 (rsir_pl.baselines.asrep)
+ASREP_METHODS = ("asrep", "asrep+rsir")
 
 
 class ConfigError(ValueError):
@@ -311,10 +313,23 @@ class GenerationConfig:
         method: how D'_{k+1} is produced: rsir (the model generates, fidelity-checked), or an
             augmentation baseline that needs no model: reorder (DA4Rec Reordering: shuffle a
             contiguous block) or insertion (CoSeRec/DA4Rec Insertion: insert the ItemCF-IUF most
-            similar item, similarity from D_0 only).
+            similar item, similarity from D_0 only); asrep (ASReP, Liu et al. SIGIR 2021: a
+            reverse model prepends pseudo-prior items to short training sequences, D'_1 only) or
+            asrep+rsir (ASReP's D_1, then RSIR iterations on top).
         num_sequences: baselines only: how many augmented sequences to add per iteration (null:
             2 copies per eligible sequence, as DA4Rec); RSIR ignores it (see max_synthetic_ratio).
         reorder_ratio: reorder only: the shuffled block has max(2, int(len * ratio)) items.
+        asrep_threshold: asrep / asrep+rsir: training sequences shorter than this get pseudo-prior
+            items (ASReP's M; 18 in both forward commands of the authors' README, ``--M 18``).
+        asrep_length: the length an augmented sequence is filled up to (pseudo-prior items + the
+            real sequence; the authors' code fills up to M, so 18).
+        asrep_max_items: at most this many pseudo-prior items per sequence (the code's
+            ``--aug_traindata``: 15 in the README's Beauty command, 17 for Cell Phones).
+        asrep_top_k: each pseudo-prior item is sampled among the reverse model's top_k items (not
+            in the sequence yet); 1 = greedy, as the authors' code (it takes the best-ranked item).
+        asrep_finetune: iteration 1's forward model starts from the reverse model's weights
+            (ASReP's "left-to-right fine-tuning", the code's ``--reversed_pretrain 1``); false
+            trains it from scratch.
     """
 
     preset: str = "paper"
@@ -343,6 +358,11 @@ class GenerationConfig:
     method: str = "rsir"
     num_sequences: Optional[int] = None
     reorder_ratio: float = 0.0
+    asrep_threshold: int = 18
+    asrep_length: int = 18
+    asrep_max_items: int = 15
+    asrep_top_k: int = 1
+    asrep_finetune: bool = True
 
     def __post_init__(self) -> None:
         _choice(self.preset, "generation.preset", tuple(GENERATION_PRESETS))
@@ -379,6 +399,10 @@ class GenerationConfig:
         if self.num_sequences is not None:
             _check(self.num_sequences >= 1, "generation.num_sequences", "must be >= 1 or null", self.num_sequences)
         _check(0.0 <= self.reorder_ratio < 1.0, "generation.reorder_ratio", "must lie in [0, 1)", self.reorder_ratio)
+        _check(self.asrep_threshold >= 2, "generation.asrep_threshold", "must be >= 2", self.asrep_threshold)
+        _check(self.asrep_length >= 2, "generation.asrep_length", "must be >= 2", self.asrep_length)
+        _check(self.asrep_max_items >= 1, "generation.asrep_max_items", "must be >= 1", self.asrep_max_items)
+        _check(self.asrep_top_k >= 1, "generation.asrep_top_k", "must be >= 1", self.asrep_top_k)
 
 
 @dataclass
@@ -440,6 +464,21 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, from_dict(cls, value, prefix=name))
+        if self.generation.method == "asrep":
+            _check(
+                self.iterations <= 1,
+                "iterations",
+                "must be <= 1 with generation.method asrep (it augments D_0 once; asrep+rsir runs RSIR "
+                "iterations on top)",
+                self.iterations,
+            )
+        if self.generation.method in ASREP_METHODS:
+            _check(
+                self.generation.asrep_length <= self.data.max_len,
+                "generation.asrep_length",
+                f"must be <= data.max_len={self.data.max_len} (longer sequences are cut to their newest items)",
+                self.generation.asrep_length,
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON ready)."""

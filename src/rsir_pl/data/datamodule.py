@@ -125,6 +125,9 @@ class SequenceDataModule(L.LightningDataModule):
         #: loss weighting the loop sets for the current D_k (see models/losses.py)
         self.synthetic_real_weight: float | None = None
         self.item_weight: torch.Tensor | None = None
+        #: indices of D_k's real sequences replaced for training by an augmented version (ASReP):
+        #: they stay in D_k unchanged but neither train nor seed generation
+        self.replaced: np.ndarray = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ set-up
     def prepare_data(self) -> None:
@@ -180,10 +183,21 @@ class SequenceDataModule(L.LightningDataModule):
         return self.split.train()
 
     # ------------------------------------------------------------------ D_k
-    def expand(self, new_sequences: SequenceStore) -> SequenceStore:
-        """D_{k+1} = D_k followed by ``new_sequences``; D_k's sequences stay as they were."""
+    def expand(self, new_sequences: SequenceStore, replaces: np.ndarray | None = None) -> SequenceStore:
+        """D_{k+1} = D_k followed by ``new_sequences``; D_k's sequences stay as they were.
+
+        ``replaces``: indices of D_k's real sequences that the new sequences replace for training
+        (ASReP's augmented versions); they are added to :attr:`replaced`.
+        """
         self.setup()
         assert self.train_store is not None and self.split is not None
+        if replaces is not None and len(replaces):
+            replaces = np.asarray(replaces, dtype=np.int64)
+            n_real = len(self.split.train())
+            if replaces.min() < 0 or replaces.max() >= n_real:
+                raise ValueError("only real sequences (rows of D_0) can be replaced for training")
+            if len(np.unique(replaces)) != len(replaces) or np.isin(replaces, self.replaced).any():
+                raise ValueError("a real sequence can be replaced for training only once")
         if len(new_sequences):
             if new_sequences.generation.min() < 1:
                 raise ValueError("expand() takes synthetic sequences only (generation >= 1)")
@@ -195,7 +209,17 @@ class SequenceDataModule(L.LightningDataModule):
             ):
                 raise ValueError(f"synthetic items must lie in 1..{self.num_items}")
         self.train_store = SequenceStore.concat([self.train_store, new_sequences])
+        if replaces is not None and len(replaces):
+            self.replaced = np.sort(np.concatenate([self.replaced, replaces]))
         return self.train_store
+
+    @property
+    def training_rows(self) -> np.ndarray:
+        """Mask over D_k: the sequences the model trains on (all but the :attr:`replaced`)."""
+        assert self.train_store is not None
+        mask = np.ones(len(self.train_store), dtype=bool)
+        mask[self.replaced] = False
+        return mask
 
     def set_train_store(self, store: SequenceStore) -> None:
         """Replace D_k (used when resuming a run from files); must start with D_0."""
@@ -207,7 +231,7 @@ class SequenceDataModule(L.LightningDataModule):
         """How often each item (0..N) is a next-item target in D_k (after truncation to max_len)."""
         assert self.train_store is not None
         store = self.train_store
-        rows = np.flatnonzero(store.lengths >= 2)
+        rows = np.flatnonzero((store.lengths >= 2) & self.training_rows)
         n_t = np.minimum(store.lengths[rows] - 1, self.config.max_len)
         starts = store.offsets[rows + 1] - n_t
         items = store.items[_ranges(starts, n_t)]
@@ -217,13 +241,14 @@ class SequenceDataModule(L.LightningDataModule):
         """(real, synthetic) next-item targets in D_k, after truncation to max_len."""
         assert self.train_store is not None
         n_targets = np.minimum(np.maximum(self.train_store.lengths - 1, 0), self.config.max_len)
+        n_targets = n_targets * self.training_rows
         syn = self.train_store.generation > 0
         return int(n_targets[~syn].sum()), int(n_targets[syn].sum())
 
     # ------------------------------------------------------------------ loaders
     def _trainable(self) -> np.ndarray:
         assert self.train_store is not None
-        return np.flatnonzero(self.train_store.lengths >= 2)
+        return np.flatnonzero((self.train_store.lengths >= 2) & self.training_rows)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
@@ -343,4 +368,5 @@ class SequenceDataModule(L.LightningDataModule):
             "synthetic_sequences": int(syn.sum()),
             "interactions": self.train_store.num_interactions,
             "synthetic_interactions": int(self.train_store.lengths[syn].sum()),
+            "replaced_sequences": len(self.replaced),
         }

@@ -75,20 +75,35 @@ class Candidates:
 
 @dataclass
 class GenerationResult:
-    """D'_{k+1} with the provenance of every sequence and the run's statistics."""
+    """D'_{k+1} with the provenance of every sequence and the run's statistics.
+
+    ``replaces[i]`` (ASReP only; None = all False) says that new sequence ``i`` replaces its
+    source, a real sequence of D_k, for training: the source stays in D_k unchanged (so D_k is
+    still a prefix of D_{k+1}) but no longer trains or seeds (``SequenceDataModule.replaced``).
+    """
 
     sequences: SequenceStore
     source: np.ndarray
     attempt: np.ndarray
     prefix_len: np.ndarray
     stats: dict[str, Any]
+    replaces: np.ndarray | None = None
+
+    def replaced_sources(self) -> np.ndarray:
+        """Indices in D_k of the sequences this result replaces for training."""
+        if self.replaces is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self.source, dtype=np.int64)[np.asarray(self.replaces, dtype=bool)]
 
 
-def seed_indices(store: SequenceStore, config: GenerationConfig) -> np.ndarray:
-    """Sequences of D_k that seed generation: length >= 2, and real only if ``seed_from=real``."""
+def seed_indices(store: SequenceStore, config: GenerationConfig, skip: np.ndarray | None = None) -> np.ndarray:
+    """Sequences of D_k that seed generation: length >= 2, real only if ``seed_from=real``, and
+    not among ``skip`` (indices of sequences replaced for training, which seed nothing either)."""
     ok = store.lengths >= 2
     if config.seed_from == "real":
         ok &= store.generation == 0
+    if skip is not None and len(skip):
+        ok[np.asarray(skip, dtype=np.int64)] = False
     return np.flatnonzero(ok)
 
 
@@ -115,14 +130,16 @@ class Generator:
         rank: int = 0,
         world: int = 1,
         index: CatalogueIndex | None = None,
+        skip: np.ndarray | None = None,
     ) -> Candidates:
         """Decode every (seed, attempt) row of this rank's shard of the seeds (no filtering yet).
 
         ``held_out[u]`` are real user u's validation and test items: they are never fidelity
-        targets, whatever sequence of u's lineage seeds the attempt.
+        targets, whatever sequence of u's lineage seeds the attempt. ``skip``: indices of D_k
+        that seed nothing (sequences replaced for training, see :func:`seed_indices`).
         """
         cfg = self.config
-        seeds = seed_indices(store, cfg)[rank::world]
+        seeds = seed_indices(store, cfg, skip)[rank::world]
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()

@@ -25,6 +25,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 
+from rsir_pl.baselines import reverse
 from rsir_pl.config import RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.generation.generator import GenerationResult
@@ -53,6 +54,8 @@ class LoopState:
     tracker: Tracker
     generator_model: SequentialRecommender | None
     base_popularity: np.ndarray
+    #: ASReP's reverse model once loaded or trained in this process
+    reverse_model: reverse.ReverseModel | None = None
 
 
 class SavingGenerationStep(GenerationStep):
@@ -61,11 +64,19 @@ class SavingGenerationStep(GenerationStep):
 
     def __init__(self, state: LoopState, files: IterationFiles) -> None:
         cfg = state.config
-        super().__init__(state.datamodule, cfg.generation, cfg.seed, files.k, state.generator_model)
+        super().__init__(
+            state.datamodule, cfg.generation, cfg.seed, files.k, state.generator_model, self._reverse_model
+        )
         self.state = state
         self.files = files
         self.fit_info: dict[str, Any] = {}
         self.stats: dict[str, Any] | None = None
+
+    def _reverse_model(self) -> reverse.ReverseModel:
+        s = self.state
+        if s.reverse_model is None:
+            s.reverse_model = reverse.load_or_train(s.config, s.rundir, s.datamodule)
+        return s.reverse_model
 
     def trained(self, trainer: L.Trainer, model: SequentialRecommender) -> None:
         self.fit_info = fit_info_from(trainer)
@@ -113,8 +124,7 @@ def run_iteration(
         if step.result is not None:
             gen_stats = step.stats
         elif files.has_generated:
-            synthetic, gen_stats = files.load_generated(dm)
-            dm.expand(synthetic)
+            gen_stats = files.apply_generated(dm)
         else:
             step.generate(trainer, model)
             gen_stats = step.stats
@@ -157,6 +167,8 @@ def _train(
     """Train f_k with early stopping; with a generation step, D'_{k+1} is made at fit end."""
     config, dm = state.config, state.datamodule
     L.seed_everything(config.seed, workers=True, verbose=False)
+    if reverse.starts_forward_model(config, k):  # ASReP fine-tunes its reverse model
+        prev_model = (state.reverse_model or reverse.load(state.rundir, dm.num_items)).model
     if prev_model is not None:
         model = copy.deepcopy(prev_model)
     else:
@@ -212,8 +224,7 @@ def _read_back(
     if saved is not None:
         dm.item_weight, dm.synthetic_real_weight = saved
     if need_gen:
-        synthetic, _ = files.load_generated(dm)
-        dm.expand(synthetic)
+        files.apply_generated(dm)
     model = files.load_model(dm.num_items) if config.finetune and need_gen else None
     log.info("iteration %d: already finished (NDCG@10 %.5f), skipped", files.k, rec["test"]["ndcg@10"])
     return rec, model

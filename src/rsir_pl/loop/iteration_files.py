@@ -2,7 +2,8 @@
 
 ``model.pt`` and ``fit.json`` (the trained f_k), ``loss_weights.npz`` (the loss-weight state f_k
 trained with), ``test_ranks.npz`` and ``metrics.json`` (its test), and for D'_{k+1} in
-``iter_<k+1>/``: ``synthetic.npz``, ``provenance.npz`` and ``generation.json``. Every write goes
+``iter_<k+1>/``: ``synthetic.npz``, ``provenance.npz`` (source, attempt, prefix_len, and
+``replaces`` when a new sequence replaces its source for training: ASReP) and ``generation.json``. Every write goes
 through :class:`~rsir_pl.loop.rundir.RunDir` (atomic, in the manifest); every read of generated
 data is verified (catalogue ids, leakage) before the DataModule sees it.
 """
@@ -120,11 +121,21 @@ class IterationFiles:
         d_next = SequenceStore.concat([dm.train_store, result.sequences])
         stats["data_next"] = dataset_stats(d_next, dm.num_items, dm.split.num_users, base_popularity)
         self.rundir.write_store(f"{self.nxt}/synthetic.npz", result.sequences)
-        self.rundir.write_arrays(
-            f"{self.nxt}/provenance.npz", source=result.source, attempt=result.attempt, prefix_len=result.prefix_len
-        )
+        prov = {"source": result.source, "attempt": result.attempt, "prefix_len": result.prefix_len}
+        if result.replaces is not None:
+            prov["replaces"] = np.asarray(result.replaces, dtype=bool)
+        self.rundir.write_arrays(f"{self.nxt}/provenance.npz", **prov)
         self.rundir.write_json(f"{self.nxt}/generation.json", stats)
         tracker.log_dataset(self.k + 1, self.rundir.path / f"{self.nxt}/synthetic.npz", stats)
+        return stats
+
+    def apply_generated(self, dm: SequenceDataModule) -> dict[str, Any]:
+        """Read back the saved D'_{k+1} (verified), expand ``dm`` to D_{k+1} with the replacements
+        it records, and return its statistics."""
+        synthetic, stats = self.load_generated(dm)
+        prov = self.rundir.read_arrays(f"{self.nxt}/provenance.npz")
+        replaces = prov["source"][prov["replaces"]] if "replaces" in prov else None
+        dm.expand(synthetic, replaces=replaces)
         return stats
 
     def load_generated(self, dm: SequenceDataModule) -> tuple[SequenceStore, dict[str, Any]]:
@@ -139,5 +150,7 @@ class IterationFiles:
                 f"1..{dm.num_items}: the file belongs to another dataset"
             )
         d_next = SequenceStore.concat([dm.train_store, synthetic])
-        check_generated(dm.train_store, d_next, dm.split, prov["source"], prov["prefix_len"])
+        check_generated(
+            dm.train_store, d_next, dm.split, prov["source"], prov["prefix_len"], replaces=prov.get("replaces")
+        )
         return synthetic, self.rundir.read_json(f"{self.nxt}/generation.json")

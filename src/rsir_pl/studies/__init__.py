@@ -18,6 +18,8 @@ weighting          loss weighting of synthetic data over K iterations          n
 leakage            implausible share of generated steps (synthetic data only)  tau [5, 20, 100]
 tune               RSIR settings chosen on validation NDCG@10 (one base, one   tau [10, 20] x
                    iteration per setting); the choice's test result once       p [0.5, 1.0]
+asrep              base, RSIR, ASReP and ASReP+RSIR on one base, each with     [rsir, asrep,
+                   its paired CI against the base                              asrep+rsir]
 =================  ==========================================================  ==================
 """
 
@@ -31,7 +33,7 @@ from rsir_pl.config import ConfigError, RunConfig
 
 
 def _registry() -> dict[str, Callable[[RunConfig, Any], Path]]:
-    from rsir_pl.studies import data, iterations, leakage, noise, sweep, tune, weak_to_strong, weighting
+    from rsir_pl.studies import asrep, data, iterations, leakage, noise, sweep, tune, weak_to_strong, weighting
 
     return {
         "iterations": iterations.run,
@@ -43,11 +45,12 @@ def _registry() -> dict[str, Callable[[RunConfig, Any], Path]]:
         "weighting": weighting.run,
         "leakage": leakage.run,
         "tune": tune.run,
+        "asrep": asrep.run,
     }
 
 
 #: every study name run_study accepts
-STUDIES = ("iterations", "tau", "p", "noise", "weak-to-strong", "data", "weighting", "leakage", "tune")
+STUDIES = ("iterations", "tau", "p", "noise", "weak-to-strong", "data", "weighting", "leakage", "tune", "asrep")
 
 
 def run_study(name: str, base_config: RunConfig, grid: Any = None) -> Path:
