@@ -175,6 +175,34 @@ def test_expand_accepts_empty_synthetic_sequences_without_crashing():
     assert len(d1) == len(dm.d0) + 1
 
 
+def test_replaced_real_sequences_stay_in_d_k_but_neither_train_nor_count():
+    dm, _ = make_dm()
+    d0 = dm.d0
+    real_targets = dm.target_counts()[0]
+    # user 2's and user 5's training parts, each with one item prepended (ASReP's replacements)
+    aug = SequenceStore.from_lists([[9, *d0[2].tolist()], [8, *d0[5].tolist()]], root=[2, 5], generation=[1, 1])
+    d1 = dm.expand(aug, replaces=np.array([2, 5]))
+    assert d1.startswith(d0) and np.array_equal(dm.replaced, [2, 5])
+    assert not dm.training_rows[[2, 5]].any() and dm.training_rows.sum() == len(d1) - 2
+    rows = rows_of_epoch(dm)
+    assert len(rows) == int(((d1.lengths >= 2) & dm.training_rows).sum())
+    # the replaced rows' targets are gone; their augmented rows train one more target each
+    gone = sum(min(len(d0[u]) - 1, dm.config.max_len) for u in (2, 5))
+    assert dm.target_counts() == (real_targets - gone, gone + 2)
+    assert dm.state_summary()["replaced_sequences"] == 2
+    assert dm.target_item_counts().sum() == real_targets + 2
+
+
+@pytest.mark.parametrize("replaces, word", [([60], "real sequences"), ([-1], "real sequences"), ([1, 1], "once")])
+def test_expand_refuses_impossible_replacements(replaces, word):
+    dm, _ = make_dm()
+    with pytest.raises(ValueError, match=word):
+        dm.expand(synthetic(dm, [0, 1]), replaces=np.array(replaces))
+    dm.expand(synthetic(dm, [1]), replaces=np.array([1]))
+    with pytest.raises(ValueError, match="once"):
+        dm.expand(synthetic(dm, [1]), replaces=np.array([1]))
+
+
 def test_set_train_store_must_start_with_d0():
     dm, _ = make_dm()
     grown = SequenceStore.concat([dm.d0, synthetic(dm, [2])])

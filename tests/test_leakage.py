@@ -7,7 +7,7 @@ import pytest
 
 from rsir_pl.data.split import LeaveOneOutSplit
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation.leakage import LeakageError, check_generated
+from rsir_pl.generation.leakage import LeakageError, check_generated, check_reverse_data
 
 
 @pytest.fixture()
@@ -51,3 +51,56 @@ def test_held_out_targets_fail(split):
     new = SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])
     with pytest.raises(LeakageError, match="fidelity targets"):
         check_generated(d0, SequenceStore.concat([d0, new]), split, np.array([0]), np.array([2]), 1)
+
+
+# ---------------------------------------------------------------------------- replacements (ASReP)
+def _replacing(split, seqs, source):
+    d0 = split.train()  # [[1, 2, 3], [6, 7]]
+    new = SequenceStore.from_lists(seqs, root=source, generation=[1] * len(seqs))
+    src = np.asarray(source)
+    return d0, SequenceStore.concat([d0, new]), src, np.zeros(len(seqs), np.int64), np.ones(len(seqs), bool)
+
+
+def test_replacement_ending_with_the_training_part_passes(split):
+    d0, d1, src, prefix, rep = _replacing(split, [[9, 8, 1, 2, 3], [4, 6, 7]], [0, 1])
+    check_generated(d0, d1, split, src, prefix, replaces=rep)
+
+
+@pytest.mark.parametrize(
+    "seqs, source, word",
+    [
+        ([[9, 1, 2, 4]], [0], "training part"),  # the real suffix changed (a validation item in it)
+        ([[9, 8, 2, 3]], [0], "training part"),  # the real suffix lost its first item
+        ([[1, 2, 3]], [0], "adds no item"),  # nothing prepended
+        ([[9, 1, 2, 3], [8, 1, 2, 3]], [0, 0], "twice"),
+    ],
+    ids=["changed-suffix", "cut-suffix", "nothing-prepended", "replaced-twice"],
+)
+def test_bad_replacements_fail(split, seqs, source, word):
+    d0, d1, src, prefix, rep = _replacing(split, seqs, source)
+    with pytest.raises(LeakageError, match=word):
+        check_generated(d0, d1, split, src, prefix, replaces=rep)
+
+
+def test_only_real_sequences_can_be_replaced(split):
+    d0 = split.train()
+    d1 = SequenceStore.concat([d0, SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])])
+    new = SequenceStore.from_lists([[5, 1, 2, 9]], root=[0], generation=[2])
+    with pytest.raises(LeakageError, match="something other than a real"):
+        check_generated(d1, SequenceStore.concat([d1, new]), split, np.array([2]), np.array([0]), replaces=[True])
+
+
+def test_reverse_data_must_be_the_reversed_training_parts(split):
+    ok = SequenceStore.from_lists([[3, 2, 1], [7, 6]], root=[0, 1])
+    check_reverse_data(ok, split)
+    subset = SequenceStore.from_lists([[7, 6]], root=[1])  # users left out of reverse training
+    check_reverse_data(subset, split)
+    with_held_out = SequenceStore.from_lists([[5, 4, 3, 2, 1], [7, 6]], root=[0, 1])  # authors' code
+    with pytest.raises(LeakageError, match="as long as"):
+        check_reverse_data(with_held_out, split)
+    forward = SequenceStore.from_lists([[1, 2, 3], [6, 7]], root=[0, 1])
+    with pytest.raises(LeakageError, match="reversed"):
+        check_reverse_data(forward, split)
+    swapped_valid = SequenceStore.from_lists([[4, 2, 1], [7, 6]], root=[0, 1])  # validation item 4 in
+    with pytest.raises(LeakageError, match="reversed"):
+        check_reverse_data(swapped_valid, split)

@@ -166,9 +166,10 @@ def _train(
 ) -> tuple[SequentialRecommender, dict[str, Any], L.Trainer]:
     """Train f_k with early stopping; with a generation step, D'_{k+1} is made at fit end."""
     config, dm = state.config, state.datamodule
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    if reverse.starts_forward_model(config, k):  # ASReP fine-tunes its reverse model
+    if reverse.starts_forward_model(config, k):
+        # ASReP fine-tunes its reverse model; loaded before seeding (rebuilding it draws random numbers)
         prev_model = (state.reverse_model or reverse.load(state.rundir, dm.num_items)).model
+    L.seed_everything(config.seed, workers=True, verbose=False)
     if prev_model is not None:
         model = copy.deepcopy(prev_model)
     else:
