@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from rsir_pl.baselines import reverse
 from rsir_pl.baselines.asrep import decode_pseudo_prior, prepend_pseudo_prior, pseudo_prior_counts
@@ -182,6 +183,22 @@ def test_options_and_dispatch_errors(tiny, untrained):
         generate_for_next_iteration(None, tiny, GenerationConfig(method="asrep"), 0, 1, reverse=untrained)
 
 
+def test_which_forward_models_start_from_the_reverse_model():
+    def starts(method, k, finetune=False, asrep_finetune=True):
+        cfg = RunConfig(
+            iterations=3 if method != "asrep" else 1,
+            finetune=finetune,
+            generation={"method": method, "asrep_finetune": asrep_finetune},
+        )
+        return reverse.starts_forward_model(cfg, k)
+
+    assert [starts("asrep", k) for k in (0, 1)] == [False, True]
+    assert [starts("asrep+rsir", k) for k in (0, 1, 2, 3)] == [False, True, True, True]
+    # RSIR-FT carries f_1 (itself fine-tuned from the reverse model) forward instead
+    assert [starts("asrep+rsir", k, finetune=True) for k in (1, 2)] == [True, False]
+    assert not starts("asrep", 1, asrep_finetune=False) and not starts("rsir", 1)
+
+
 # ---------------------------------------------------------------------------- end to end
 class _Crash(Exception):
     pass
@@ -260,10 +277,16 @@ def test_study_asrep_end_to_end(tmp_path, capsys):
     path = out / "study-asrep"
     table = (path / "study.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| arm")]
-    assert [r.split("|")[1].strip() for r in rows] == ["base", "RSIR", "ASReP", "ASReP+RSIR"]
+    assert [r.split("|")[1].strip() for r in rows] == ["base", "ASReP", "RSIR", "ASReP+RSIR"]
     assert all(r.count("[") == 2 for r in rows[1:])  # a paired CI per metric against the base
     numbers = json.loads((path / "study.json").read_text())
     assert [r["iterations"] for r in numbers["rows"]] == [0, 1, 1, 2]
+    assert [(p["new"], p["reference"]) for p in numbers["pairs"]] == [
+        ("RSIR", "ASReP"),
+        ("ASReP+RSIR", "ASReP"),
+        ("ASReP+RSIR", "RSIR"),
+    ]
+    assert "- RSIR against ASReP: NDCG@10 " in table
     # ASReP+RSIR reused the ASReP arm's reverse model, so its iteration 1 is the ASReP arm's
     runs = numbers["runs"]
     assert runs["ASReP+RSIR"][1]["test"] == runs["ASReP"][1]["test"]
@@ -272,3 +295,15 @@ def test_study_asrep_end_to_end(tmp_path, capsys):
         reverse.MODEL_FILE
     )
     assert (path / "study.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_readme_documents_asrep_with_an_example():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "rsir self-improve --config configs/sasrec/toys.yaml --generation.method asrep" in readme
+    assert "rsir study asrep" in readme and "benchmarks/asrep_table.py" in readme
+    for name in ("asrep.yaml", "asrep-rsir.yaml"):
+        cfg = Path(__file__).resolve().parents[1] / "configs" / "generation" / name
+        data = yaml.safe_load(cfg.read_text())
+        defaults = GenerationConfig()
+        for key in ("asrep_threshold", "asrep_length", "asrep_max_items", "asrep_top_k", "asrep_finetune"):
+            assert data["generation"][key] == getattr(defaults, key), (name, key)

@@ -327,9 +327,10 @@ class GenerationConfig:
             ``--aug_traindata``: 15 in the README's Beauty command, 17 for Cell Phones).
         asrep_top_k: each pseudo-prior item is sampled among the reverse model's top_k items (not
             in the sequence yet); 1 = greedy, as the authors' code (it takes the best-ranked item).
-        asrep_finetune: iteration 1's forward model starts from the reverse model's weights
-            (ASReP's "left-to-right fine-tuning", the code's ``--reversed_pretrain 1``); false
-            trains it from scratch.
+        asrep_finetune: the forward models (f_1, and with asrep+rsir every later f_k unless
+            ``finetune`` carries f_{k-1} forward) start from the reverse model's weights (ASReP's
+            "left-to-right fine-tuning", the code's ``--reversed_pretrain 1``); false trains them
+            from scratch.
     """
 
     preset: str = "paper"

@@ -10,7 +10,9 @@ Items via Reversely Pre-training Transformer"; code: github.com/DyGRec/ASReP).
    ``asrep_max_items`` were added. The augmented sequence is ``(g_m .. g_1, s_1 .. s_n)``: the real
    training part stays unchanged at its end.
 3. Iteration 1's forward model trains on the augmented data, starting from the reverse model's
-   weights (``asrep_finetune``; ASReP's left-to-right fine-tuning).
+   weights (``asrep_finetune``; ASReP's left-to-right fine-tuning). With ``asrep+rsir`` the RSIR
+   iterations that follow train their models the same way (from the reverse model), so the
+   combination differs from ASReP only by RSIR's data.
 
 Published defaults (GenerationConfig): M = 18 and a filled length of 18 (both forward commands of
 the authors' README use ``--M 18``; their code prepends while the sequence is shorter than M),

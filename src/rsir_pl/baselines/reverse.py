@@ -142,9 +142,12 @@ def load(rundir: RunDir, num_items: int) -> ReverseModel:
 
 
 def starts_forward_model(config: RunConfig, k: int) -> bool:
-    """Whether f_k starts from the reverse model's weights (ASReP's fine-tuning: k = 1 only)."""
+    """Whether f_k starts from the reverse model's weights: ASReP trains a forward model by
+    fine-tuning its reverse model, so with ``asrep_finetune`` every f_k (k >= 1) of asrep and
+    asrep+rsir does, except where ``finetune`` (RSIR-FT) starts f_k (k >= 2) from f_{k-1}, itself
+    a descendant of the reverse model."""
     g = config.generation
-    return g.method in ASREP_METHODS and g.asrep_finetune and k == 1
+    return g.method in ASREP_METHODS and g.asrep_finetune and (k == 1 or (k > 1 and not config.finetune))
 
 
 def _has_model(rundir: RunDir) -> bool:

@@ -18,8 +18,8 @@ weighting          loss weighting of synthetic data over K iterations          n
 leakage            implausible share of generated steps (synthetic data only)  tau [5, 20, 100]
 tune               RSIR settings chosen on validation NDCG@10 (one base, one   tau [10, 20] x
                    iteration per setting); the choice's test result once       p [0.5, 1.0]
-asrep              base, RSIR, ASReP and ASReP+RSIR on one base, each with     [rsir, asrep,
-                   its paired CI against the base                              asrep+rsir]
+asrep              base, ASReP, RSIR and ASReP+RSIR on one base, each with     [asrep, rsir,
+                   its paired CI against the base and against each other       asrep+rsir]
 =================  ==========================================================  ==================
 """
 
