@@ -510,8 +510,11 @@ class LoggerConfig:
         kind: csv (files in the run directory), wandb or none.
         project: W&B project.
         name: W&B run name (default: the run directory's name).
-        offline: W&B offline mode (no network needed; sync later with `wandb sync`).
+        offline: W&B offline mode (no network needed; runs go to <run_dir>/wandb/offline-run-*;
+            upload them with `wandb sync <run_dir>/wandb/offline-run-*`).
         log_dataset: log each generated dataset as a W&B artifact.
+        group: W&B group: give every seed of one setting the same group to see them together.
+        tags: W&B tags (e.g. the dataset, the backbone, "seed-sweep").
     """
 
     kind: str = "csv"
@@ -519,9 +522,17 @@ class LoggerConfig:
     name: Optional[str] = None
     offline: bool = True
     log_dataset: bool = False
+    group: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _choice(self.kind, "logger.kind", LOGGERS)
+        _check(
+            isinstance(self.tags, (list, tuple)) and all(isinstance(t, str) and t for t in self.tags),
+            "logger.tags",
+            "must be a list of non-empty strings",
+            self.tags,
+        )
 
 
 @dataclass

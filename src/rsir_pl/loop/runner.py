@@ -27,6 +27,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from rsir_pl.config import RunConfig, base_settings, strip_non_result
 from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.data.oracle import oracle_metrics
+from rsir_pl.data.registry import known_world
 from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.generation.leakage import check_generated
 from rsir_pl.generation.stats import dataset_stats
@@ -84,13 +86,16 @@ def self_improve(
         generator_model = load_model(config.generation.generator_checkpoint, num_items=dm.num_items)
         generator_model.eval()
     base_popularity = np.bincount(dm.d0.items, minlength=dm.num_items + 1)[1:]
+    oracle = _oracle(dm, rundir)
     records: list[dict[str, Any]] = []
     prev_model: SequentialRecommender | None = None
     K = config.iterations
     try:
         for k in range(K + 1):
-            rec, model = _iteration(config, dm, rundir, tracker, k, K, prev_model, generator_model, base_popularity)
-            records.append(rec)
+            rec, model = _iteration(
+                config, dm, rundir, tracker, k, K, prev_model, generator_model, base_popularity, oracle
+            )
+            records.append({**rec, "oracle": oracle} if oracle else rec)
             prev_model = model if config.finetune else None
             _write_results(rundir, tracker, records, config)
     finally:
@@ -108,6 +113,7 @@ def _iteration(
     prev_model: SequentialRecommender | None,
     generator_model: SequentialRecommender | None,
     base_popularity: np.ndarray,
+    oracle: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], SequentialRecommender | None]:
     it = f"iter_{k}"
     need_gen = k < K
@@ -119,6 +125,9 @@ def _iteration(
         if need_gen:
             _load_generated(rundir, dm, k)
         model = _load_iteration_model(rundir, it, dm) if config.finetune and need_gen else None
+        # a tracker that already has this iteration ignores it (a start killed after metrics.json
+        # but before logging would otherwise leave a hole in the per-iteration charts)
+        tracker.log_iteration(k, iteration_summary(rec, oracle))
         log.info("iteration %d: already finished (NDCG@10 %.5f), skipped", k, rec["test"]["ndcg@10"])
         return rec, model
 
@@ -226,10 +235,7 @@ def _iteration(
         base = rundir.read_arrays("iter_0/test_ranks.npz")["ranks"]
         rec["vs_base"] = paired_comparison(base, ranks, seed=config.seed)
     rundir.write_json(f"{it}/metrics.json", rec)
-    summary = {**{f"test/{m}": v for m, v in metrics.items()}, **{f"data/{m}": v for m, v in train_summary.items()}}
-    if gen_stats:
-        summary.update({f"gen/{m}": v for m, v in gen_stats.items() if isinstance(v, (int, float))})
-    tracker.log_iteration(k, summary)
+    tracker.log_iteration(k, iteration_summary(rec, oracle))
     log.info(
         "iteration %d: test NDCG@10 %.5f Recall@10 %.5f (%.0fs)",
         k,
@@ -238,6 +244,42 @@ def _iteration(
         rec["seconds"],
     )
     return rec, model
+
+
+def iteration_summary(rec: dict[str, Any], oracle: dict[str, float] | None = None) -> dict[str, float]:
+    """The scalars a tracker logs for one iteration: test metrics, training-data statistics,
+    generated-data statistics, the change against the base with its CI and p-value
+    (``vs_base/<metric>/relative``, ``ci_low``, ``ci_high``, ``relative_ci_low``, ``relative_ci_high``,
+    ``p_value``) and the oracle ceiling when the true distribution is known."""
+    out: dict[str, Any] = {f"test/{m}": v for m, v in rec["test"].items()}
+    out.update({f"data/{m}": v for m, v in rec.get("train_data", {}).items()})
+    out.update({f"gen/{m}": v for m, v in (rec.get("generation") or {}).items()})
+    for m, c in rec.get("vs_base", {}).items():
+        for key in ("relative", "diff", "ci_low", "ci_high", "p_value"):
+            out[f"vs_base/{m}/{key}"] = c[key]
+        if c["base"] > 0:
+            out[f"vs_base/{m}/relative_ci_low"] = c["ci_low"] / c["base"]
+            out[f"vs_base/{m}/relative_ci_high"] = c["ci_high"] / c["base"]
+    out.update({f"oracle/{m}": v for m, v in (oracle or {}).items()})
+    return {k: v for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _oracle(dm: SequenceDataModule, rundir: RunDir) -> dict[str, float] | None:
+    """Test metrics of ranking by the true distribution, for a dataset whose world is known."""
+    world = known_world(dm.dataset.name)
+    if world is None or world.spec.num_items != dm.num_items:
+        return None
+    if rundir.has("oracle.json"):
+        return rundir.read_json("oracle.json")
+    assert dm.split is not None
+    metrics = oracle_metrics(world, dm.split)
+    rundir.write_json("oracle.json", metrics)
+    log.info(
+        "oracle (ranking by the true distribution): test NDCG@10 %.5f Recall@10 %.5f",
+        metrics["ndcg@10"],
+        metrics["recall@10"],
+    )
+    return metrics
 
 
 def environment() -> dict[str, Any]:
@@ -393,7 +435,7 @@ def _write_results(rundir: RunDir, tracker: Tracker, records: list[dict[str, Any
     table = R.to_csv(records)
     rundir.write_text("results.csv", table)
     rundir.write_json("results.json", records)
-    rundir.write_text("results.md", R.to_markdown(records))
+    rundir.write_text("results.md", R.to_markdown(records) + "\n```text\n" + R.verdict_text(records) + "\n```\n")
     png = None
     try:
         png = R.plot_png(records, title=f"{config.model.backbone} on {config.data.dataset}: RSIR iterations")
