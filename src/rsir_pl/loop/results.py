@@ -220,7 +220,9 @@ def _plot_relative(ax: Any, records: Sequence[dict[str, Any]]) -> None:
         if xs:
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker, capsize=4, label=label)
     if compared:
-        ax.set_xticks([r["iteration"] for r in compared])
+        its = [r["iteration"] for r in compared]
+        ax.set_xticks(its)
+        ax.set_xlim(min(its) - 0.6, max(its) + 0.6)
         ax.legend(fontsize=8)
     ax.set_xlabel("RSIR iteration k")
     ax.set_ylabel("change against the base (%)")
@@ -231,17 +233,18 @@ def _plot_relative(ax: Any, records: Sequence[dict[str, Any]]) -> None:
 def _plot_absolute(ax: Any, records: Sequence[dict[str, Any]]) -> None:
     its = [r["iteration"] for r in records]
     oracle = records[0].get("oracle") if records else None
+    top = max([r["test"][m] for r in records for m, _ in VERDICT_METRICS] + list((oracle or {}).values()) or [1.0])
     for j, (m, label) in enumerate(VERDICT_METRICS):
         vals = [r["test"][m] for r in records]
         bars = ax.bar([k + (j - 0.5) * 0.38 for k in its], vals, width=0.36, label=label)
         if oracle:
             ax.axhline(oracle[m], linestyle="--", color=bars.patches[0].get_facecolor(), label=f"oracle {label}")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, 1.4 * top)  # room for the legend above the bars and the oracle lines
     ax.set_xticks(its)
     ax.set_xlabel("iteration k (0 = base model)")
     ax.set_title("test metrics (full ranking)" + (" and the oracle ceiling" if oracle else ""))
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
 
 
 def _fmt(v: Any) -> str:
