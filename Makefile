@@ -20,9 +20,12 @@ $(BIN)/rsir: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev,$(FAISS)]"
 	@touch $(BIN)/rsir
 
-# the main job: SASRec + one RSIR iteration on the embedded synthetic dataset (no files, no network)
+# the main job: SASRec + one RSIR iteration on the embedded synthetic dataset (no files, no network);
+# it ends with the verdict (base / RSIR / oracle). One torch thread unless OMP_NUM_THREADS says
+# otherwise: this small model gains little from more, and on a busy 2-core machine torch's default
+# two threads made each epoch several times slower (benchmarks/RESULTS.md, "Main job")
 run: install
-	$(BIN)/rsir self-improve --config configs/sasrec/synthetic.yaml
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/rsir self-improve --config configs/sasrec/synthetic.yaml
 
 test: install
 	$(BIN)/python -m pytest

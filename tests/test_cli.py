@@ -18,7 +18,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def test_data_stats_synthetic(capsys):
     assert main(["data", "stats", "synthetic"]) == 0
     out = capsys.readouterr().out
-    assert "users         4,000" in out and "items         2,500" in out
+    assert "users         4,000" in out and "items         2,400" in out
 
 
 @pytest.mark.skipif(not (SHARED / "Beauty.txt").exists(), reason=f"no {SHARED}/Beauty.txt")

@@ -425,10 +425,11 @@ def _data_stats(name: str, k_core: int) -> int:
 
 
 def _print_records(records: list[dict[str, Any]], config: RunConfig) -> None:
-    from rsir_pl.loop.results import to_markdown
+    from rsir_pl.loop.results import to_markdown, verdict_text
 
     print(to_markdown(records))
-    print(f"results: {os.path.join(config.run_dir, 'results.csv')} and results.png")
+    print(f"results: {os.path.join(config.run_dir, 'results.csv')} and results.png\n")
+    print(verdict_text(records))
 
 
 if __name__ == "__main__":  # pragma: no cover

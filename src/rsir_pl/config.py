@@ -17,10 +17,29 @@ LOSSES = ("ce", "sampled_softmax", "bce")
 OPTIMIZERS = ("adam", "adamw")
 #: how a synthetic target enters the loss (models/losses.py)
 SYNTHETIC_LOSSES = ("plain", "idl")
+#: learning-rate schedules after the linear warm-up (model.lr_schedule; null = none)
+LR_SCHEDULES = ("constant", "cosine")
 FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
 #: what the fidelity check tests after item i is appended (RSIR-SPEC §3 step 4)
 CHECK_TARGETS = ("remaining", "including_new")
 LOGGERS = ("csv", "wandb", "none")
+#: Lightning precision strings (trainer.precision)
+PRECISIONS = (
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "64-true",
+    "transformer-engine",
+    "transformer-engine-float16",
+    "32",
+    "16",
+    "bf16",
+    "64",
+)
+#: Lightning profiler names (trainer.profiler)
+PROFILERS = ("simple", "advanced", "pytorch", "xla")
 #: how D'_{k+1} is produced: RSIR or an augmentation baseline (rsir_pl.baselines)
 GENERATION_METHODS = ("rsir", "reorder", "insertion", "asrep", "asrep+rsir")
 #: the methods whose D'_1 is ASReP's augmentation of D_0 (rsir_pl.baselines.asrep)
@@ -95,6 +114,11 @@ class ModelConfig:
         num_negatives: negatives per batch for sampled_softmax.
         temperature: logit temperature for sampled_softmax.
         lr: learning rate.
+        lr_schedule: null (constant lr), constant (linear warm-up, then constant) or cosine (linear
+            warm-up, then cosine decay to lr * lr_min_ratio over the fit's planned optimizer steps,
+            from trainer.max_epochs or trainer.max_steps; early stopping may end the fit before).
+        lr_warmup_steps: optimizer steps of linear warm-up (with lr_schedule).
+        lr_min_ratio: where cosine ends, as a fraction of lr.
         weight_decay: weight decay: an L2 term in the gradient for adam, decoupled for adamw.
         optimizer: adam (torch.optim.Adam) or adamw (torch.optim.AdamW, decoupled weight decay as
             in the HSTU authors' Lightning configs: lr 1e-3, betas 0.9/0.98, weight decay 1e-3).
@@ -141,6 +165,9 @@ class ModelConfig:
     num_negatives: int = 256
     temperature: float = 1.0
     lr: float = 1e-3
+    lr_schedule: Optional[str] = None
+    lr_warmup_steps: int = 0
+    lr_min_ratio: float = 0.0
     weight_decay: float = 0.0
     optimizer: str = "adam"
     adam_beta2: float = 0.999
@@ -185,6 +212,16 @@ class ModelConfig:
         _check(self.temperature > 0, "model.temperature", "must be > 0", self.temperature)
         _check(self.cl_temperature > 0, "model.cl_temperature", "must be > 0", self.cl_temperature)
         _check(self.lr > 0, "model.lr", "must be > 0", self.lr)
+        if self.lr_schedule is not None:
+            _choice(self.lr_schedule, "model.lr_schedule", LR_SCHEDULES)
+        _check(self.lr_warmup_steps >= 0, "model.lr_warmup_steps", "must be >= 0", self.lr_warmup_steps)
+        _check(
+            self.lr_schedule is not None or self.lr_warmup_steps == 0,
+            "model.lr_warmup_steps",
+            "needs model.lr_schedule (constant or cosine)",
+            self.lr_warmup_steps,
+        )
+        _check(0.0 <= self.lr_min_ratio <= 1.0, "model.lr_min_ratio", "must lie in [0, 1]", self.lr_min_ratio)
         _check(self.weight_decay >= 0, "model.weight_decay", "must be >= 0", self.weight_decay)
         _choice(self.optimizer, "model.optimizer", OPTIMIZERS)
         _check(0.0 <= self.adam_beta2 < 1.0, "model.adam_beta2", "must lie in [0, 1)", self.adam_beta2)
@@ -232,39 +269,143 @@ class ModelConfig:
 class TrainerConfig:
     """Lightning Trainer settings used for every iteration's fit.
 
+    Every ``lightning.Trainer`` argument that takes a plain value is an option here, under its
+    Lightning name (three are renamed: ``val_every_n_epochs``, ``progress_bar``, ``model_summary``);
+    the few that rsir_pl sets itself are listed in ``rsir_pl.training.RESERVED_TRAINER_ARGS`` with
+    the reason. Lightning's documentation describes each one.
+
     Args:
         max_epochs: upper bound on epochs per fit.
-        patience: epochs without a better validation NDCG@10 before stopping.
+        patience: epochs without a better validation NDCG@10 before stopping (rsir_pl's early stopping).
         min_epochs: epochs to train before early stopping may act.
+        max_steps: upper bound on optimizer steps per fit (-1 = none).
+        min_steps: optimizer steps to train before early stopping may act.
+        max_time: wall-time limit per fit, "DD:HH:MM:SS".
         accelerator: cpu, gpu or auto.
         devices: number of devices (or "auto").
+        num_nodes: machines taking part in distributed training.
         strategy: auto or ddp (multi-GPU: ddp).
-        precision: Lightning precision string.
-        progress_bar: show Lightning's progress bar.
-        val_every_n_epochs: validate every n epochs.
+        precision: Lightning precision: 32-true, 16-mixed, bf16-mixed, 16-true, bf16-true, 64-true.
+        progress_bar: show Lightning's progress bar (enable_progress_bar).
+        model_summary: print the model summary at the start of a fit (enable_model_summary).
+        val_every_n_epochs: validate every n epochs (check_val_every_n_epoch).
+        val_check_interval: validate within an epoch too: a fraction of it or a number of batches.
+        num_sanity_val_steps: validation batches run before training as a smoke check.
+        log_every_n_steps: how often training-step metrics are logged.
         limit_train_batches: fraction or count of training batches per epoch (debugging).
-        deterministic: ask torch for deterministic algorithms.
+        limit_val_batches: fraction or count of validation batches (debugging; early stopping then
+            sees part of the users).
+        accumulate_grad_batches: batches whose gradients are summed before an optimizer step.
+        gradient_clip_val: clip gradients at this value (null = no clipping).
+        gradient_clip_algorithm: norm or value (with gradient_clip_val).
+        deterministic: ask torch for deterministic algorithms (true, false or "warn").
+        benchmark: cudnn.benchmark (null leaves torch's setting).
+        inference_mode: evaluate under torch.inference_mode (else torch.no_grad).
+        profiler: simple, advanced or pytorch (null = none).
+        detect_anomaly: torch autograd anomaly detection (slow; debugging).
+        sync_batchnorm: synchronise batch norm across devices.
+        reload_dataloaders_every_n_epochs: rebuild the data loaders every n epochs (0 = never).
+        enable_autolog_hparams: let the logger record the model's hyperparameters.
+        model_registry: Lightning model registry name (used with Lightning's checkpointing only).
     """
 
     max_epochs: int = 200
     patience: int = 20
     min_epochs: int = 1
+    max_steps: int = -1
+    min_steps: Optional[int] = None
+    max_time: Optional[str] = None
     accelerator: str = "auto"
     devices: Union[int, str] = 1
+    num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
     progress_bar: bool = True
+    model_summary: bool = False
     val_every_n_epochs: int = 1
+    val_check_interval: Optional[Union[int, float]] = None
+    num_sanity_val_steps: int = 0
+    log_every_n_steps: int = 10
     limit_train_batches: Optional[Union[int, float]] = None
-    deterministic: bool = False
+    limit_val_batches: Optional[Union[int, float]] = None
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: Optional[float] = None
+    gradient_clip_algorithm: Optional[str] = None
+    deterministic: Union[bool, str] = False
+    benchmark: Optional[bool] = None
+    inference_mode: bool = True
+    profiler: Optional[str] = None
+    detect_anomaly: bool = False
+    sync_batchnorm: bool = False
+    reload_dataloaders_every_n_epochs: int = 0
+    enable_autolog_hparams: bool = True
+    model_registry: Optional[str] = None
 
     def __post_init__(self) -> None:
         _check(self.max_epochs >= 1, "trainer.max_epochs", "must be >= 1", self.max_epochs)
         _check(self.patience >= 1, "trainer.patience", "must be >= 1", self.patience)
         _check(self.min_epochs >= 0, "trainer.min_epochs", "must be >= 0", self.min_epochs)
-        _check(self.val_every_n_epochs >= 1, "trainer.val_every_n_epochs", "must be >= 1", self.val_every_n_epochs)
+        _check(self.max_steps >= -1, "trainer.max_steps", "must be -1 (no limit) or >= 0", self.max_steps)
+        if self.min_steps is not None:
+            _check(self.min_steps >= 0, "trainer.min_steps", "must be >= 0 or null", self.min_steps)
+        if self.max_time is not None:
+            parts = str(self.max_time).split(":")
+            _check(
+                len(parts) == 4 and all(p.isdigit() for p in parts),
+                "trainer.max_time",
+                'must be "DD:HH:MM:SS" (e.g. "00:01:30:00") or null',
+                self.max_time,
+            )
         if isinstance(self.devices, int):
             _check(self.devices >= 1, "trainer.devices", "must be >= 1 or 'auto'", self.devices)
+        _check(self.num_nodes >= 1, "trainer.num_nodes", "must be >= 1", self.num_nodes)
+        _choice(self.precision, "trainer.precision", PRECISIONS)
+        _check(self.val_every_n_epochs >= 1, "trainer.val_every_n_epochs", "must be >= 1", self.val_every_n_epochs)
+        if self.val_check_interval is not None:
+            _check(
+                self.val_check_interval > 0,
+                "trainer.val_check_interval",
+                "must be > 0 (a fraction of an epoch or a number of batches) or null",
+                self.val_check_interval,
+            )
+        _check(
+            self.num_sanity_val_steps >= -1,
+            "trainer.num_sanity_val_steps",
+            "must be >= 0 (or -1: all)",
+            self.num_sanity_val_steps,
+        )
+        _check(self.log_every_n_steps >= 1, "trainer.log_every_n_steps", "must be >= 1", self.log_every_n_steps)
+        for name in ("limit_train_batches", "limit_val_batches"):
+            v = getattr(self, name)
+            if v is not None:
+                _check(
+                    (isinstance(v, int) and v >= 0) or (isinstance(v, float) and 0.0 <= v <= 1.0),
+                    f"trainer.{name}",
+                    "must be a batch count >= 0, a fraction in [0, 1] or null",
+                    v,
+                )
+        _check(
+            self.accumulate_grad_batches >= 1,
+            "trainer.accumulate_grad_batches",
+            "must be >= 1",
+            self.accumulate_grad_batches,
+        )
+        if self.gradient_clip_val is not None:
+            _check(
+                self.gradient_clip_val >= 0, "trainer.gradient_clip_val", "must be >= 0 or null", self.gradient_clip_val
+            )
+        if self.gradient_clip_algorithm is not None:
+            _choice(self.gradient_clip_algorithm, "trainer.gradient_clip_algorithm", ("norm", "value"))
+        if isinstance(self.deterministic, str):
+            _choice(self.deterministic, "trainer.deterministic", ("warn",))
+        if self.profiler is not None:
+            _choice(self.profiler, "trainer.profiler", PROFILERS)
+        _check(
+            self.reload_dataloaders_every_n_epochs >= 0,
+            "trainer.reload_dataloaders_every_n_epochs",
+            "must be >= 0",
+            self.reload_dataloaders_every_n_epochs,
+        )
 
 
 #: generation presets; a field left unset (null) takes the preset's value (RSIR-SPEC §3)
@@ -414,8 +555,11 @@ class LoggerConfig:
         kind: csv (files in the run directory), wandb or none.
         project: W&B project.
         name: W&B run name (default: the run directory's name).
-        offline: W&B offline mode (no network needed; sync later with `wandb sync`).
+        offline: W&B offline mode (no network needed; runs go to <run_dir>/wandb/offline-run-*;
+            upload them with `wandb sync <run_dir>/wandb/offline-run-*`).
         log_dataset: log each generated dataset as a W&B artifact.
+        group: W&B group: give every seed of one setting the same group to see them together.
+        tags: W&B tags (e.g. the dataset, the backbone, "seed-sweep").
     """
 
     kind: str = "csv"
@@ -423,9 +567,17 @@ class LoggerConfig:
     name: Optional[str] = None
     offline: bool = True
     log_dataset: bool = False
+    group: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _choice(self.kind, "logger.kind", LOGGERS)
+        _check(
+            isinstance(self.tags, (list, tuple)) and all(isinstance(t, str) and t for t in self.tags),
+            "logger.tags",
+            "must be a list of non-empty strings",
+            self.tags,
+        )
 
 
 @dataclass
@@ -504,6 +656,11 @@ NON_RESULT_KEYS = (
     ("logger",),
     ("iterations",),  # extending K on resume is allowed
     ("trainer", "progress_bar"),
+    ("trainer", "model_summary"),
+    ("trainer", "log_every_n_steps"),
+    ("trainer", "profiler"),
+    ("trainer", "enable_autolog_hparams"),
+    ("trainer", "model_registry"),
     ("generation", "progress"),
     ("generation", "ivf_agreement_rows"),
     # proven not to change results: generation is keyed per row (batch-size independent), the

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.readers import read_any, read_sequence_file
-from rsir_pl.data.synthetic import SyntheticSpec, synthetic_dataset
+from rsir_pl.data.synthetic import SyntheticSpec, SyntheticWorld, synthetic_dataset, world_of_spec
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,17 @@ REGISTRY: dict[str, RegisteredDataset] = {
 SYNTHETIC = "synthetic"
 #: a small version of it for tests and demos that must finish in seconds
 SYNTHETIC_TINY = "synthetic-tiny"
-TINY_SPEC = SyntheticSpec(num_users=400, num_items=300, num_groups=10)
+TINY_SPEC = SyntheticSpec(num_users=400, num_items=240, num_groups=10)
+
+
+def known_world(name: str) -> SyntheticWorld | None:
+    """The generating world of an embedded dataset name (None for any other dataset)."""
+    key = name.lower()
+    if key == SYNTHETIC:
+        return world_of_spec(SyntheticSpec())
+    if key == SYNTHETIC_TINY:
+        return world_of_spec(TINY_SPEC)
+    return None
 
 
 def available() -> list[str]:

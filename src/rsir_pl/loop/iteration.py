@@ -54,6 +54,8 @@ class LoopState:
     tracker: Tracker
     generator_model: SequentialRecommender | None
     base_popularity: np.ndarray
+    #: test metrics of ranking by the true distribution (the embedded world only)
+    oracle: dict[str, float] | None = None
     #: ASReP's reverse model once loaded or trained in this process
     reverse_model: reverse.ReverseModel | None = None
 
@@ -143,10 +145,7 @@ def run_iteration(
         rec["vs_base"] = paired_comparison(base, ranks, seed=config.seed)
     files.save_test(ranks, rec)
     faults.point(f"iter{k}:tested")
-    summary = {**{f"test/{m}": v for m, v in metrics.items()}, **{f"data/{m}": v for m, v in train_summary.items()}}
-    if gen_stats:
-        summary.update({f"gen/{m}": v for m, v in gen_stats.items() if isinstance(v, (int, float))})
-    state.tracker.log_iteration(k, summary)
+    state.tracker.log_iteration(k, iteration_summary(rec, state.oracle))
     log.info(
         "iteration %d: test NDCG@10 %.5f Recall@10 %.5f (%.0fs)",
         k,
@@ -227,8 +226,29 @@ def _read_back(
     if need_gen:
         files.apply_generated(dm)
     model = files.load_model(dm.num_items) if config.finetune and need_gen else None
+    # a tracker that already has this iteration ignores it (a start killed after metrics.json
+    # but before logging would otherwise leave a hole in the per-iteration charts)
+    state.tracker.log_iteration(files.k, iteration_summary(rec, state.oracle))
     log.info("iteration %d: already finished (NDCG@10 %.5f), skipped", files.k, rec["test"]["ndcg@10"])
     return rec, model
+
+
+def iteration_summary(rec: dict[str, Any], oracle: dict[str, float] | None = None) -> dict[str, float]:
+    """The scalars a tracker logs for one iteration: test metrics, training-data statistics,
+    generated-data statistics, the change against the base with its CI and p-value
+    (``vs_base/<metric>/relative``, ``ci_low``, ``ci_high``, ``relative_ci_low``, ``relative_ci_high``,
+    ``p_value``) and the oracle ceiling when the true distribution is known."""
+    out: dict[str, Any] = {f"test/{m}": v for m, v in rec["test"].items()}
+    out.update({f"data/{m}": v for m, v in rec.get("train_data", {}).items()})
+    out.update({f"gen/{m}": v for m, v in (rec.get("generation") or {}).items()})
+    for m, c in rec.get("vs_base", {}).items():
+        for key in ("relative", "diff", "ci_low", "ci_high", "p_value"):
+            out[f"vs_base/{m}/{key}"] = c[key]
+        if c["base"] > 0:
+            out[f"vs_base/{m}/relative_ci_low"] = c["ci_low"] / c["base"]
+            out[f"vs_base/{m}/relative_ci_high"] = c["ci_high"] / c["base"]
+    out.update({f"oracle/{m}": v for m, v in (oracle or {}).items()})
+    return {k: v for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def restore_or_set_loss_weights(config: RunConfig, dm: SequenceDataModule, files: IterationFiles) -> None:

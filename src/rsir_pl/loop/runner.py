@@ -27,6 +27,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from rsir_pl.config import ConfigError, RunConfig, base_settings, strip_non_result
 from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.data.oracle import oracle_metrics
+from rsir_pl.data.registry import known_world
 from rsir_pl.loggers import Tracker, make_tracker
 from rsir_pl.loop import results as R
 from rsir_pl.loop.iteration import LoopState, run_iteration
@@ -68,13 +70,14 @@ def self_improve(
         tracker=tracker,
         generator_model=generator_model,
         base_popularity=np.bincount(dm.d0.items, minlength=dm.num_items + 1)[1:],
+        oracle=_oracle(dm, rundir),
     )
     records: list[dict[str, Any]] = []
     prev_model: SequentialRecommender | None = None
     try:
         for k in range(config.iterations + 1):
             rec, model = run_iteration(state, k, prev_model)
-            records.append(rec)
+            records.append({**rec, "oracle": state.oracle} if state.oracle else rec)
             prev_model = model if config.finetune else None
             _write_results(rundir, tracker, records, config)
     finally:
@@ -176,11 +179,29 @@ def _import_base(config: RunConfig, rundir: RunDir) -> None:
     log.info("reusing the base model of %s", config.base_from)
 
 
+def _oracle(dm: SequenceDataModule, rundir: RunDir) -> dict[str, float] | None:
+    """Test metrics of ranking by the true distribution, for a dataset whose world is known."""
+    world = known_world(dm.dataset.name)
+    if world is None or world.spec.num_items != dm.num_items:
+        return None
+    if rundir.has("oracle.json"):
+        return rundir.read_json("oracle.json")
+    assert dm.split is not None
+    metrics = oracle_metrics(world, dm.split)
+    rundir.write_json("oracle.json", metrics)
+    log.info(
+        "oracle (ranking by the true distribution): test NDCG@10 %.5f Recall@10 %.5f",
+        metrics["ndcg@10"],
+        metrics["recall@10"],
+    )
+    return metrics
+
+
 def _write_results(rundir: RunDir, tracker: Tracker, records: list[dict[str, Any]], config: RunConfig) -> None:
     table = R.to_csv(records)
     rundir.write_text("results.csv", table)
     rundir.write_json("results.json", records)
-    rundir.write_text("results.md", R.to_markdown(records))
+    rundir.write_text("results.md", R.to_markdown(records) + "\n```text\n" + R.verdict_text(records) + "\n```\n")
     png = None
     try:
         png = R.plot_png(records, title=f"{config.model.backbone} on {config.data.dataset}: RSIR iterations")

@@ -22,6 +22,7 @@ from torch import nn
 from rsir_pl.config import ModelConfig
 from rsir_pl.metrics import FullRankingMetrics, target_rank
 from rsir_pl.models import losses as L_
+from rsir_pl.models.schedule import build_scheduler
 
 #: the torch class of each name in ``config.OPTIMIZERS``
 _OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -138,13 +139,19 @@ class SequentialRecommender(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(target))
         return loss
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return _OPTIMIZER_CLASSES[self.config.optimizer](
+    def configure_optimizers(self) -> Any:
+        optimizer = _OPTIMIZER_CLASSES[self.config.optimizer](
             self.parameters(),
             lr=self.config.lr,
             betas=(0.9, self.config.adam_beta2),
             weight_decay=self.config.weight_decay,
         )
+        c = self.config
+        if c.lr_schedule is None:
+            return optimizer
+        total = self.trainer.estimated_stepping_batches if c.lr_schedule == "cosine" else 0
+        scheduler = build_scheduler(optimizer, c.lr_schedule, c.lr_warmup_steps, total, c.lr_min_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ------------------------------------------------------------------ evaluation
     def ranking_scores(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
