@@ -128,19 +128,20 @@ def test_bind_maps_other_ids_onto_the_model_and_refuses_unknown_items(tmp_path, 
     save_model(model, tmp_path / "m.pt", tiny)
     ckpt = load_checkpoint(tmp_path / "m.pt")
     # a file of three users whose items are a few ids of the catalogue: internal ids 1..k there
-    (tmp_path / "few.txt").write_text("a 250 7 250 33\nb 33 99 7\nc 300 1 2\n")
+    (tmp_path / "few.txt").write_text("a 200 7 200 33\nb 33 99 7\nc 240 1 2\n")
     few = load_dataset(str(tmp_path / "few.txt"))
     assert few.num_items == 7 and same_as_training(ckpt, few) is False
     bound = bind_dataset(ckpt, few)
     assert bound.num_items == tiny.num_items
     assert [[str(ckpt.item_ids[i]) for i in s] for s in bound.sequences] == [
-        ["250", "7", "250", "33"],
+        ["200", "7", "200", "33"],
         ["33", "99", "7"],
-        ["300", "1", "2"],
+        ["240", "1", "2"],
     ]
     assert same_as_training(ckpt, tiny) is True
-    (tmp_path / "foreign.txt").write_text("a 1 2 301\nb 5 6 7000\n")
-    with pytest.raises(ValueError, match=r"2 of its 6 items are not in the catalogue .*'301', '7000'"):
+    assert tiny.num_items == 240  # the ids above lie in the catalogue, the ones below do not
+    (tmp_path / "foreign.txt").write_text("a 1 2 241\nb 5 6 7000\n")
+    with pytest.raises(ValueError, match=r"2 of its 6 items are not in the catalogue .*'241', '7000'"):
         bind_dataset(ckpt, load_dataset(str(tmp_path / "foreign.txt")))
 
 
