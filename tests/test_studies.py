@@ -33,6 +33,7 @@ GRIDS = {
     "weighting": [None, "golden", {"generation_decay": 0.5}],
     "leakage": [5],
     "tune": {"generation.tau": [5, 50]},
+    "asrep": None,
 }
 
 
