@@ -71,15 +71,18 @@ def k_core_mask(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
     keep = np.ones(len(users), dtype=bool)
     if k <= 1 or len(users) == 0:
         return keep
-    idx = np.arange(len(users))
-    u, i = users, items
     nu, ni = int(users.max()) + 1, int(items.max()) + 1
+    u, i, idx = users, items, None  # idx: the rows of u and i once some are gone
     while True:
         ok = (np.bincount(u, minlength=nu)[u] >= k) & (np.bincount(i, minlength=ni)[i] >= k)
         if ok.all():
             return keep
-        keep[idx[~ok]] = False
-        idx, u, i = idx[ok], u[ok], i[ok]
+        if idx is None:
+            keep, idx = ok, np.flatnonzero(ok)
+        else:
+            keep[idx[~ok]] = False
+            idx = idx[ok]
+        u, i = u[ok], i[ok]
 
 
 def chronological_order(users: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -105,8 +108,9 @@ def to_dataset(columns: InteractionColumns, name: str, k_core: int, path: Path |
     keep = k_core_mask(columns.users, columns.items, k_core)
     if not keep.any():
         raise DataFormatError(path, f"no interaction survives {k_core}-core filtering")
-    rows = np.flatnonzero(keep) if not keep.all() else np.arange(len(keep))
-    users, items, times = columns.users[rows], columns.items[rows], columns.times[rows]
+    users, items, times = columns.users, columns.items, columns.times
+    if not keep.all():
+        users, items, times = users[keep], items[keep], times[keep]
     order = chronological_order(users, times)
     users, items, times = users[order], items[order], times[order]
     del order
