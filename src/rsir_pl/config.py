@@ -215,7 +215,8 @@ class TrainerConfig:
         patience: epochs without a better validation NDCG@10 before stopping.
         min_epochs: epochs to train before early stopping may act.
         accelerator: cpu, gpu or auto.
-        devices: number of devices (or "auto").
+        devices: number of devices (or "auto"); per node when num_nodes > 1.
+        num_nodes: machines of a DDP run (launched by torchrun or SLURM; see the README).
         strategy: auto or ddp (multi-GPU: ddp).
         precision: Lightning precision string.
         progress_bar: show Lightning's progress bar.
@@ -229,6 +230,7 @@ class TrainerConfig:
     min_epochs: int = 1
     accelerator: str = "auto"
     devices: Union[int, str] = 1
+    num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"
     progress_bar: bool = True

@@ -86,6 +86,7 @@ def build_trainer(
         min_epochs=config.min_epochs,
         accelerator=config.accelerator,
         devices=config.devices,
+        num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision=config.precision,  # type: ignore[arg-type]
         callbacks=list(callbacks),
