@@ -135,11 +135,14 @@ def _id_codes(column, allow_null: bool = False) -> tuple[np.ndarray, np.ndarray 
     """Sorted distinct ids (``str(value).strip()``, as the reference reader words them) and the code
     of every row; a null id gets code -1 (or, without ``allow_null``, the codes are None)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
-    # one dictionary for all chunks (Arrow encodes each parsed block on its own)
-    column = pa.table({"c": column}).unify_dictionaries().column("c")
+        # one array, one dictionary: encoding chunk by chunk and unifying the chunks' dictionaries
+        # costs three times as much at 10^7 rows
+        column = pa.chunked_array([pc.dictionary_encode(column.combine_chunks())])
+    else:  # one dictionary for all chunks (Arrow encodes each parsed block on its own)
+        column = pa.table({"c": column}).unify_dictionaries().column("c")
     if column.num_chunks == 0 or len(column) == 0:
         return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int32)
     indices = pa.chunked_array([c.indices for c in column.chunks]).combine_chunks()
