@@ -115,6 +115,16 @@ def store_bytes(store: Any) -> int:
     return int(sum(a.nbytes for a in (store.items, store.offsets, store.root, store.generation)))
 
 
+def _trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc ``malloc_trim``; no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 class Phase:
     """``with Phase(out, name):`` records seconds, RSS at the start, peak RSS and the increment."""
 
@@ -123,6 +133,7 @@ class Phase:
 
     def __enter__(self) -> Phase:
         gc.collect()
+        _trim_heap()  # freed memory the allocator kept would hide the phase's own growth
         C.reset_peak_rss()
         self.rss0 = C.current_rss_gib()
         self.t0, self.c0 = time.perf_counter(), time.process_time()
@@ -499,7 +510,8 @@ def main(argv: list[str] | None = None) -> None:
         "that of the subsample; after a subsampled decoding, finalising, the guard and the expansion run at full "
         "size on stand-in rows (one per seed and attempt, each with its seed's own prefix plus random items and a "
         "decoded row's prefix length, generated length and accepted count). "
-        "Increment = peak RSS during the phase minus RSS at its start (VmHWM reset per phase)."
+        "Increment = peak RSS during the phase minus RSS at its start (VmHWM reset per phase, after garbage "
+        "collection and malloc_trim, so that memory freed by earlier phases does not hide a phase's growth)."
     )
     reading = scale_reading(results, exps)
     C.append_results(
