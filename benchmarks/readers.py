@@ -173,6 +173,12 @@ def run_child(args: argparse.Namespace, reader: str, path: Path) -> dict[str, An
     raise RuntimeError(f"{reader} on {path} failed:\n{done.stderr[-3000:]}")
 
 
+def span(values: list[float]) -> str:
+    """``"12"`` or ``"12-14"``: the range of speed-ups, rounded."""
+    lo, hi = f"{min(values):.0f}", f"{max(values):.0f}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
@@ -244,8 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     same = all(r[11] is True for r in rows if r[11] != "–")
     reading = (
         (
-            f"the Arrow reader is {min(speedups):.0f}-{max(speedups):.0f}x faster in wall time "
-            f"({min(cpu_speedups):.0f}-{max(cpu_speedups):.0f}x in CPU time) "
+            f"the Arrow reader is {span(speedups)}x faster in wall time ({span(cpu_speedups)}x in CPU time) "
             if speedups
             else ""
         )
