@@ -182,6 +182,32 @@ def current_rss_gib() -> float:
         return 0.0
 
 
+def hwm_rss_gib() -> float:
+    """Peak resident memory of this process image, GiB (``VmHWM``; 0 where /proc is missing).
+
+    Unlike ``ru_maxrss`` it starts afresh at ``exec`` (a child started by a big parent does not
+    inherit the parent's peak) and :func:`reset_peak_rss` can restart it, so it isolates a phase.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    return 0.0
+
+
+def reset_peak_rss() -> bool:
+    """Restart :func:`hwm_rss_gib` from the current RSS (Linux ``clear_refs`` 5); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:  # pragma: no cover - not Linux, or not allowed
+        return False
+
+
 class RSSSampler:
     """Peak resident memory over a block, sampled by a thread every ``interval`` seconds.
 

@@ -104,3 +104,13 @@ def test_reverse_data_must_be_the_reversed_training_parts(split):
     swapped_valid = SequenceStore.from_lists([[4, 2, 1], [7, 6]], root=[0, 1])  # validation item 4 in
     with pytest.raises(LeakageError, match="reversed"):
         check_reverse_data(swapped_valid, split)
+def test_bad_provenance_fails(split):
+    d0 = split.train()  # [[1, 2, 3], [6, 7]]
+    new = SequenceStore.from_lists([[1, 2]], root=[0], generation=[1])
+    d1 = SequenceStore.concat([d0, new])
+    with pytest.raises(LeakageError, match="not in D_k"):
+        check_generated(d0, d1, split, np.array([2]), np.array([1]))
+    # a claimed prefix longer than the generated sequence (its missing items cannot match the seed's)
+    with pytest.raises(LeakageError, match="prefix longer"):
+        check_generated(d0, d1, split, np.array([0]), np.array([3]))
+    check_generated(d0, d1, split, np.array([0]), np.array([2]))  # the whole sequence is the prefix: fine

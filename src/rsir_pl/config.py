@@ -284,8 +284,8 @@ class TrainerConfig:
         min_steps: optimizer steps to train before early stopping may act.
         max_time: wall-time limit per fit, "DD:HH:MM:SS".
         accelerator: cpu, gpu or auto.
-        devices: number of devices (or "auto").
-        num_nodes: machines taking part in distributed training.
+        devices: number of devices (or "auto"); per node when num_nodes > 1.
+        num_nodes: machines of a DDP run (launched by torchrun or SLURM; see the README).
         strategy: auto or ddp (multi-GPU: ddp).
         precision: Lightning precision: 32-true, 16-mixed, bf16-mixed, 16-true, bf16-true, 64-true.
         progress_bar: show Lightning's progress bar (enable_progress_bar).

@@ -52,22 +52,33 @@ def check_generated(
     real_rest = d_next.generation[len(d0) :] == 0
     if real_rest.any():
         raise LeakageError("real (generation 0) sequences appear after D_0")
-    new = d_next.select(np.arange(len(d_k), len(d_next)))
-    if len(new) == 0:
+    n_new = len(d_next) - len(d_k)
+    if n_new == 0:
         return
-    if len(source) != len(new) or len(prefix_len) != len(new):
+    # the generated part as views of d_next (no copy: D'_{k+1} can be several times D_k)
+    first = int(d_next.offsets[len(d_k)])
+    new_items = d_next.items[first:]
+    new_starts = d_next.offsets[len(d_k) : -1] - first
+    new_lengths = np.diff(d_next.offsets[len(d_k) :])
+    new_root = d_next.root[len(d_k) :]
+    if len(source) != n_new or len(prefix_len) != n_new:
         raise LeakageError("provenance arrays do not match the generated sequences")
-    if new.items.min() < 1 or new.max_item > split.num_items:
+    if len(new_items) and (new_items.min() < 1 or new_items.max() > split.num_items):
         raise LeakageError(f"generated item ids outside 1..{split.num_items}")
-    if new.root.min() < 0 or new.root.max() >= split.num_users:
+    if new_root.min() < 0 or new_root.max() >= split.num_users:
         raise LeakageError("generated sequences name a root user that does not exist")
-    if not np.array_equal(new.root, d_k.root[source]):
+    source = np.asarray(source, dtype=np.int64)
+    prefix_len = np.asarray(prefix_len, dtype=np.int64)
+    if source.min() < 0 or source.max() >= len(d_k):
+        raise LeakageError("a generated sequence names a seed that is not in D_k")
+    if not np.array_equal(new_root, d_k.root[source]):
         raise LeakageError("a generated sequence's root differs from its seed's root")
-    width = int(prefix_len.max())
-    seed_prefix = _prefixes(d_k, source, width)
-    gen_prefix = _prefixes(new, np.arange(len(new)), width)
-    cols = np.arange(width)[None, :] < prefix_len[:, None]
-    if not np.array_equal(seed_prefix[cols], gen_prefix[cols]):
+    # the first prefix_len items of every generated sequence equal its seed's, compared as one flat
+    # array of prefix items (memory in the prefixes' total length, not sequences x longest prefix)
+    if (prefix_len < 0).any() or (prefix_len > new_lengths).any() or (prefix_len > d_k.lengths[source]).any():
+        raise LeakageError("a generated sequence does not start with its seed's prefix (prefix longer than it)")
+    seed_prefix = d_k.items[_ranges(d_k.offsets[source], prefix_len)]
+    if not np.array_equal(seed_prefix, new_items[_ranges(new_starts, prefix_len)]):
         raise LeakageError("a generated sequence does not start with its seed's prefix")
     if held_out_targets_used:
         raise LeakageError(f"{held_out_targets_used} validation/test items were used as fidelity targets")
@@ -114,13 +125,3 @@ def check_reverse_data(reverse: SequenceStore, split: LeaveOneOutSplit) -> None:
     if not np.array_equal(reverse.items, expected):
         raise LeakageError("the reverse data is not the users' training parts reversed")
 
-
-def _prefixes(store: SequenceStore, index: np.ndarray, width: int) -> np.ndarray:
-    """First ``width`` items of each selected sequence, right-padded with 0."""
-    sub = store.select(index)
-    out = np.zeros((len(sub), width), dtype=np.int64)
-    lengths = np.minimum(sub.lengths, width)
-    rows = np.repeat(np.arange(len(sub)), lengths)
-    cols = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    out[rows, cols] = sub.items[np.repeat(sub.offsets[:-1], lengths) + cols]
-    return out
