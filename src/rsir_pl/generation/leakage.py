@@ -83,7 +83,8 @@ def check_generated(
     if held_out_targets_used:
         raise LeakageError(f"{held_out_targets_used} validation/test items were used as fidelity targets")
     if replaces is not None:
-        _check_replacements(new, d0, np.asarray(source, dtype=np.int64), np.asarray(replaces, dtype=bool))
+        new = d_next.select(np.arange(len(d_k), len(d_next)))
+        _check_replacements(new, d0, source, np.asarray(replaces, dtype=bool))
 
 
 def _check_replacements(new: SequenceStore, d0: SequenceStore, source: np.ndarray, replaces: np.ndarray) -> None:
