@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from rsir_pl.config import DataConfig
-from rsir_pl.data.datamodule import LengthBucketBatchSampler, SequenceDataModule, ShardSampler
+from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.dataset import InteractionDataset
+from rsir_pl.data.samplers import LengthBucketBatchSampler, ShardSampler
 from rsir_pl.data.store import SequenceStore
 
 NUM_ITEMS = 40

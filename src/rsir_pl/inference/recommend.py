@@ -25,8 +25,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from rsir_pl.atomic import atomic_write_bytes
-from rsir_pl.data.datamodule import ShardSampler, _IndexDataset
 from rsir_pl.data.dataset import InteractionDataset
+from rsir_pl.data.samplers import IndexDataset, ShardSampler
 from rsir_pl.data.store import SequenceStore, _ranges
 from rsir_pl.inference.checkpoint import Checkpoint
 
@@ -155,7 +155,7 @@ class QueryDataModule(L.LightningDataModule):
         n = len(self.queries)
         store = self.queries.sequences
         return DataLoader(
-            _IndexDataset(n),
+            IndexDataset(n),
             batch_size=self.batch_size,
             sampler=ShardSampler(n, rank, world),
             collate_fn=lambda b: query_batch(store, np.asarray(b), self.max_len, self.k, self.keep_history),
