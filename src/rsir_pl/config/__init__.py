@@ -13,12 +13,11 @@ from rsir_pl.config.data import DataConfig
 from rsir_pl.config.generation import (
     ASREP_METHODS,
     CHECK_TARGETS,
-    FIDELITY,
     GENERATION_METHODS,
     GENERATION_PRESETS,
     GenerationConfig,
 )
-from rsir_pl.config.model import BACKBONES, LOSSES, LR_SCHEDULES, OPTIMIZERS, SYNTHETIC_LOSSES, ModelConfig
+from rsir_pl.config.model import LOSSES, LR_SCHEDULES, OPTIMIZERS, SYNTHETIC_LOSSES, ModelConfig
 from rsir_pl.config.run import (
     BASE_SECTIONS,
     LOGGERS,
@@ -34,10 +33,8 @@ from rsir_pl.config.trainer import PRECISIONS, PROFILERS, TrainerConfig
 
 __all__ = [
     "ASREP_METHODS",
-    "BACKBONES",
     "BASE_SECTIONS",
     "CHECK_TARGETS",
-    "FIDELITY",
     "GENERATION_METHODS",
     "GENERATION_PRESETS",
     "LOGGERS",

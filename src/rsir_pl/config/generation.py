@@ -7,7 +7,6 @@ from typing import Any, Optional
 
 from rsir_pl.config.checks import check, choice
 
-FIDELITY = ("exact", "faiss", "faiss-ivf", "none")
 #: what the fidelity check tests after item i is appended (RSIR-SPEC §3 step 4)
 CHECK_TARGETS = ("remaining", "including_new")
 #: how D'_{k+1} is produced: RSIR or an augmentation baseline (rsir_pl.baselines)
@@ -134,7 +133,9 @@ class GenerationConfig:
             self.min_len,
         )
         choice(self.seed_from, "generation.seed_from", ("all", "real"))
-        choice(self.fidelity, "generation.fidelity", FIDELITY)
+        from rsir_pl.plugins import fidelity_backend  # registries sit beside the config; imported late
+
+        fidelity_backend(self.fidelity)
         check(self.nlist >= 1, "generation.nlist", "must be >= 1", self.nlist)
         check(1 <= self.nprobe, "generation.nprobe", "must be >= 1", self.nprobe)
         choice(self.index_device, "generation.index_device", ("auto", "cpu", "gpu"))

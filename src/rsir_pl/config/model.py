@@ -7,7 +7,6 @@ from typing import Optional, Union
 
 from rsir_pl.config.checks import check, choice
 
-BACKBONES = ("sasrec", "cl4srec", "hstu")
 LOSSES = ("ce", "sampled_softmax", "bce")
 OPTIMIZERS = ("adam", "adamw")
 #: how a synthetic target enters the loss (models/losses.py)
@@ -107,7 +106,9 @@ class ModelConfig:
     hstu_time_bias: bool = False
 
     def __post_init__(self) -> None:
-        choice(self.backbone, "model.backbone", BACKBONES)
+        from rsir_pl.plugins import backbone  # registries sit beside the config; imported late
+
+        backbone(self.backbone)
         choice(self.loss, "model.loss", LOSSES)
         check(self.hidden >= 1, "model.hidden", "must be >= 1", self.hidden)
         check(self.layers >= 1, "model.layers", "must be >= 1", self.layers)

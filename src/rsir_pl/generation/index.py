@@ -8,7 +8,7 @@ decreasing score, with ``-inf`` / id 0 where fewer than ``k`` results exist.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -197,6 +197,21 @@ def _pad(v: torch.Tensor, i: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.
     return v, i
 
 
+def exact_index(item_emb: torch.Tensor, config: Any, device: str = "cpu", seed: int = 0) -> CatalogueIndex:
+    """The chunked exact torch index (backends ``exact`` and ``none``); lives where the table does."""
+    return ExactIndex(item_emb, getattr(config, "chunk_items", 65536))
+
+
+def faiss_flat_index(item_emb: torch.Tensor, config: Any, device: str = "cpu", seed: int = 0) -> CatalogueIndex:
+    """``faiss.IndexFlatIP`` (backend ``faiss``)."""
+    return FaissFlatIndex(item_emb, device)
+
+
+def faiss_ivf_index(item_emb: torch.Tensor, config: Any, device: str = "cpu", seed: int = 0) -> CatalogueIndex:
+    """Clustered ``faiss.IndexIVFFlat`` (backend ``faiss-ivf``) with ``config.nlist`` / ``nprobe``."""
+    return FaissIVFIndex(item_emb, config.nlist, config.nprobe, device, seed)
+
+
 def build_index(
     kind: str,
     item_emb: torch.Tensor,
@@ -207,11 +222,10 @@ def build_index(
     device: str = "cpu",
     seed: int = 0,
 ) -> CatalogueIndex:
-    """The index behind a fidelity backend name (exact and none use the chunked torch index)."""
-    if kind in ("exact", "none"):
-        return ExactIndex(item_emb, chunk_items)
-    if kind == "faiss":
-        return FaissFlatIndex(item_emb, device)
-    if kind == "faiss-ivf":
-        return FaissIVFIndex(item_emb, nlist, nprobe, device, seed)
-    raise ValueError(f"generation.fidelity: unknown backend {kind!r}")
+    """The index of the fidelity backend registered as ``kind`` (see :mod:`rsir_pl.plugins`)."""
+    from types import SimpleNamespace
+
+    from rsir_pl.plugins import fidelity_backend
+
+    settings = SimpleNamespace(chunk_items=chunk_items, nlist=nlist, nprobe=nprobe)
+    return fidelity_backend(kind).build_index(item_emb, settings, device, seed)

@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from rsir_pl.config import ConfigError, DataConfig, ModelConfig
+from rsir_pl import plugins
+from rsir_pl.config import DataConfig, ModelConfig
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.models.base import SequentialRecommender
 from rsir_pl.models.sasrec import SASRec
 
 
-def _cl4srec() -> type[SequentialRecommender]:
-    from rsir_pl.models.cl4srec import CL4SRec
-
-    return CL4SRec
-
-
-def _hstu() -> type[SequentialRecommender]:
-    from rsir_pl.models.hstu import HSTU
-
-    return HSTU
-
-
-BACKBONES: dict[str, Callable[[], type[SequentialRecommender]]] = {
-    "sasrec": lambda: SASRec,
-    "cl4srec": _cl4srec,
-    "hstu": _hstu,
-}
-
-
 def build_model(config: ModelConfig, num_items: int, max_len: int) -> SequentialRecommender:
     """A fresh backbone of ``config.backbone`` for a catalogue of ``num_items`` items."""
-    if config.backbone not in BACKBONES:
-        raise ConfigError(f"model.backbone: unknown backbone {config.backbone!r}; choose one of {', '.join(BACKBONES)}")
-    return BACKBONES[config.backbone]()(num_items, max_len, config)
+    return plugins.backbone(config.backbone).model_class()(num_items, max_len, config)
 
 
 #: model.pt formats: /2 adds the item-id map, the dataset's fingerprint and its data settings;
