@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # a CPU build of torch keeps the install small; override on GPU machines, e.g. TORCH_SPEC=torch
 TORCH_SPEC ?= torch==2.13.0
+# the FAISS extra: cpu (faiss-cpu) or gpu (faiss-gpu, CUDA machines); never both (they share faiss/)
+FAISS ?= cpu
 RSIR_DATA_DIR ?= $(abspath ../shared/data)
 export RSIR_DATA_DIR
 
@@ -15,12 +17,15 @@ $(BIN)/rsir: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,$(FAISS)]"
 	@touch $(BIN)/rsir
 
-# the main job: SASRec + one RSIR iteration on the embedded synthetic dataset (no files, no network)
+# the main job: SASRec + one RSIR iteration on the embedded synthetic dataset (no files, no network);
+# it ends with the verdict (base / RSIR / oracle). One torch thread unless OMP_NUM_THREADS says
+# otherwise: this small model gains little from more, and on a busy 2-core machine torch's default
+# two threads made each epoch several times slower (benchmarks/RESULTS.md, "Main job")
 run: install
-	$(BIN)/rsir self-improve --config configs/sasrec/synthetic.yaml
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/rsir self-improve --config configs/sasrec/synthetic.yaml
 
 test: install
 	$(BIN)/python -m pytest

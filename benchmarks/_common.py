@@ -182,6 +182,32 @@ def current_rss_gib() -> float:
         return 0.0
 
 
+def hwm_rss_gib() -> float:
+    """Peak resident memory of this process image, GiB (``VmHWM``; 0 where /proc is missing).
+
+    Unlike ``ru_maxrss`` it starts afresh at ``exec`` (a child started by a big parent does not
+    inherit the parent's peak) and :func:`reset_peak_rss` can restart it, so it isolates a phase.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    return 0.0
+
+
+def reset_peak_rss() -> bool:
+    """Restart :func:`hwm_rss_gib` from the current RSS (Linux ``clear_refs`` 5); False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:  # pragma: no cover - not Linux, or not allowed
+        return False
+
+
 class RSSSampler:
     """Peak resident memory over a block, sampled by a thread every ``interval`` seconds.
 
@@ -279,6 +305,28 @@ def append_results(path: str | Path, text: str) -> Path:
             fh.write("# Benchmark results\n\nAppended by the scripts of `benchmarks/` (see benchmarks/README.md).\n\n")
         fh.write(sep + text)
     print(f"\nappended to {path}")
+    return path
+
+
+def replace_results_section(path: str | Path, title: str, text: str) -> Path:
+    """Put ``text`` (a :func:`section`) in place of the section headed ``## {title}``, keeping the
+    file's order: for regenerating a section by a script. The title must head exactly one section."""
+    from results_md import split_sections
+
+    path = Path(path)
+    old = path.read_text(encoding="utf-8")
+    sections = split_sections(old)
+    hits = [i for i, s in enumerate(sections) if s.title == title.strip()]
+    if len(hits) != 1:
+        raise ValueError(f"{path}: {len(hits)} sections titled {title!r}; --replace needs exactly one")
+    i = hits[0]
+    lines = old.split("\n")
+    start = sections[i].line - 1
+    end = sections[i + 1].line - 1 if i + 1 < len(sections) else len(lines)
+    tail = "\n".join(lines[end:])
+    new = "\n".join(lines[:start]) + "\n" + text.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
+    path.write_text(new, encoding="utf-8")
+    print(f"\nreplaced section {title!r} in {path}")
     return path
 
 

@@ -5,9 +5,9 @@
 
 Runs (or resumes) ``rsir self-improve`` for the config, then appends to benchmarks/RESULTS.md: the
 command, commit, machine, test metrics of every iteration with the paired per-user 95% bootstrap
-CI and p-value against iteration 0 (the same-seed base), epochs and wall times, and the statistics
-of the generated data. ``--report-only`` writes the section for a run directory that already
-finished (e.g. one started from the CLI).
+CI and p-value against iteration 0 (the same-seed base), best validation NDCG@10, epochs and wall
+times, and the statistics of the generated data. ``--report-only`` writes the section for a run
+directory that already finished (e.g. one started from the CLI).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ def _delta(vs: dict, name: str) -> str:
     return f"{c['relative']:+.1%} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p={c['p_value']:.3g}"
 
 
+def _val(x: float | None) -> str:
+    return "–" if x is None else f"{x:.4f}"
+
+
 def report(run_dir: Path, command: str) -> str:
     """Markdown section for a finished run directory."""
     records = json.loads((run_dir / "results.json").read_text())
@@ -53,15 +57,16 @@ def report(run_dir: Path, command: str) -> str:
         f"max_synthetic_ratio {g['max_synthetic_ratio']}, synthetic weight {m['synthetic_weight']}.",
         "",
         "| iteration | NDCG@10 | Recall@10 | NDCG@20 | Recall@20 | MRR@10 | ΔNDCG@10 (95% CI, p) | ΔRecall@10 "
-        "(95% CI, p) | train seqs | best epoch / epochs | fit time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "(95% CI, p) | train seqs | best val NDCG@10 | best epoch / epochs | fit time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         te, vs, fit = r["test"], r.get("vs_base", {}), r.get("fit", {})
         lines.append(
             f"| {r['iteration']} | {te['ndcg@10']:.4f} | {te['recall@10']:.4f} | {te['ndcg@20']:.4f} | "
             f"{te['recall@20']:.4f} | {te['mrr@10']:.4f} | {_delta(vs, 'ndcg@10')} | {_delta(vs, 'recall@10')} | "
-            f"{r['train_data']['sequences']:,} | {fit.get('best_epoch')} / {fit.get('epochs')} | "
+            f"{r['train_data']['sequences']:,} | {_val(fit.get('best_val_ndcg@10'))} | "
+            f"{fit.get('best_epoch')} / {fit.get('epochs')} | "
             f"{fit.get('fit_seconds', 0) / 60:.1f} min |"
         )
     gens = [(r["iteration"], r["generation"]) for r in records if r.get("generation")]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,3 +33,15 @@ def _clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / ".wandb-config"))
     monkeypatch.setenv("WANDB_SILENT", "true")
     os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One tiny trained run directory (SASRec on synthetic-tiny, iteration 0 only) that the
+    inference tests read and never change."""
+    from rsir_pl.loop.runner import self_improve
+    from test_runner import tiny_config
+
+    cfg = tiny_config(tmp_path_factory.mktemp("trained") / "run", iterations=0)
+    self_improve(cfg)
+    return Path(cfg.run_dir)

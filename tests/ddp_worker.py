@@ -1,7 +1,9 @@
 """Run by tests/test_ddp.py: 2 CPU processes (gloo) evaluate and generate from saved weights.
 
-usage: python tests/ddp_worker.py MODEL_PT OUT_DIR
-Lightning's DDP launcher re-runs this script once per extra device.
+usage: python tests/ddp_worker.py MODEL_PT OUT_DIR [NUM_NODES DEVICES]
+Lightning's DDP launcher re-runs this script once per extra device (the default: 1 node, 2
+devices). Under torchrun (``--nnodes 2 --nproc_per_node 1``, arguments ``2 1``) every process is
+started by torchrun and Lightning joins the group torchrun describes in the environment.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from rsir_pl.models import load_model
 from rsir_pl.training import evaluate
 
 
-def main(model_path: str, out_dir: str) -> None:
+def main(model_path: str, out_dir: str, num_nodes: int = 1, devices: int = 2) -> None:
     torch.set_num_threads(1)
     dm = SequenceDataModule(DataConfig(dataset="synthetic-tiny", max_len=20, eval_batch_size=96))
     dm.setup()
     model = load_model(model_path, num_items=dm.num_items)
     trainer = L.Trainer(
         accelerator="cpu",
-        devices=2,
+        devices=devices,
+        num_nodes=num_nodes,
         strategy="ddp",
         logger=False,
         enable_progress_bar=False,
@@ -53,6 +56,7 @@ def main(model_path: str, out_dir: str) -> None:
         json.dumps(
             {
                 "world": trainer.world_size,
+                "node_rank": trainer.node_rank,
                 "metrics": metrics,
                 "ranks": ranks.tolist(),
                 "digest": dm.train_store.digest(),
@@ -64,4 +68,4 @@ def main(model_path: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], *(int(a) for a in sys.argv[3:5]))

@@ -18,7 +18,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def test_data_stats_synthetic(capsys):
     assert main(["data", "stats", "synthetic"]) == 0
     out = capsys.readouterr().out
-    assert "users         4,000" in out and "items         2,500" in out
+    assert "users         4,000" in out and "items         2,400" in out
 
 
 @pytest.mark.skipif(not (SHARED / "Beauty.txt").exists(), reason=f"no {SHARED}/Beauty.txt")
@@ -140,3 +140,96 @@ def test_fit_ignores_the_config_files_iterations(tmp_path):
     )
     assert main(["--log_level", "WARNING", "fit", "--config", str(cfg), "--run_dir", str(tmp_path / "r")]) == 0
     assert len(json.loads((tmp_path / "r" / "results.json").read_text())) == 1
+
+
+# ---------------------------------------------------------------------------- as a newcomer meets it
+def test_missing_named_dataset_says_rsir_data_dir_is_unset_and_where_it_looked(tmp_path, monkeypatch, capsys):
+    import rsir_pl.data.registry as registry
+
+    def offline(url, target, sha256):
+        raise OSError("network unreachable")
+
+    monkeypatch.delenv("RSIR_DATA_DIR", raising=False)
+    monkeypatch.setenv("RSIR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(registry, "_download", offline)
+    assert main(["data", "stats", "beauty"]) == 2
+    err = capsys.readouterr().err
+    assert "$RSIR_DATA_DIR (it is unset)" in err
+    assert str(tmp_path / "cache" / "Beauty.txt") in err and "network unreachable" in err
+    assert "export RSIR_DATA_DIR=" in err
+
+
+def test_a_run_that_fails_before_its_first_fit_leaves_no_run_directory(tmp_path, capsys):
+    run = tmp_path / "r"
+    args = ["--log_level", "WARNING", "fit", "--run_dir", str(run), "--data.max_len", "20", "--model.hidden", "8"]
+    args += ["--model.heads", "1", "--model.layers", "1", "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu"]
+    args += ["--trainer.progress_bar", "false", "--logger.kind", "none"]
+    assert main([*args, "--data.dataset", "beuaty"]) == 2
+    assert "did you mean 'beauty'?" in capsys.readouterr().err
+    assert not run.exists()
+    # the corrected command is a new run, not "a run directory of another run"
+    assert main([*args, "--data.dataset", "synthetic-tiny"]) == 0
+    assert (run / "iter_0" / "model.pt").exists()
+
+
+def test_a_failed_set_up_removes_only_the_directory_it_created(tmp_path):
+    from rsir_pl.loop.runner import self_improve
+    from test_runner import tiny_config
+
+    cfg = tiny_config(tmp_path / "fresh", iterations=0)
+    cfg.base_from = str(tmp_path / "no-such-run")
+    with pytest.raises(RuntimeError, match="no finished iteration 0"):
+        self_improve(cfg)
+    assert not (tmp_path / "fresh").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    cfg.run_dir = str(tmp_path / "mine")
+    with pytest.raises(RuntimeError, match="no finished iteration 0"):
+        self_improve(cfg)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_mistyped_option_gets_a_suggestion_without_the_usage_dump(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--generation.tua", "5"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "did you mean --generation.tau?" in err
+    assert "usage:" not in err and len(err.strip().splitlines()) <= 3
+    with pytest.raises(SystemExit):
+        main(["fitt"])
+    assert "did you mean 'fit'?" in capsys.readouterr().err
+
+
+def test_fit_help_lists_only_what_fit_uses_and_cites_no_outside_file(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    fit_help = capsys.readouterr().out
+    assert "--data.dataset" in fit_help and "--model.backbone" in fit_help
+    for unused in ("--iterations", "--finetune", "--generation"):
+        assert unused not in fit_help
+    with pytest.raises(SystemExit):
+        main(["self-improve", "--help"])
+    loop_help = capsys.readouterr().out
+    assert "--iterations" in loop_help and "--generation.tau" in loop_help
+    for command in (["study"], ["data", "stats"], ["recommend"], ["evaluate"], ["serve"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        assert "RSIR-SPEC" not in capsys.readouterr().out
+    assert "RSIR-SPEC" not in fit_help + loop_help
+
+
+def test_fit_still_reads_a_config_file_with_generation_settings(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "data:\n  dataset: synthetic-tiny\n  max_len: 20\nmodel:\n  hidden: 8\n  heads: 1\n  layers: 1\n"
+        "trainer:\n  max_epochs: 1\n  accelerator: cpu\n  progress_bar: false\nlogger:\n  kind: none\n"
+        "generation:\n  tau: 5\nfinetune: true\n"
+    )
+    assert main(["--log_level", "WARNING", "fit", "--config", str(cfg), "--run_dir", str(tmp_path / "r")]) == 0
+
+
+def test_readme_documents_the_new_commands_and_a_cuda_torch():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for text in ("rsir recommend", "rsir evaluate", "rsir serve", "load_from_checkpoint", "TORCH_SPEC"):
+        assert text in readme, text

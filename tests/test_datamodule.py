@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from rsir_pl.config import DataConfig
-from rsir_pl.data.datamodule import LengthBucketBatchSampler, SequenceDataModule, ShardSampler
+from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.dataset import InteractionDataset
+from rsir_pl.data.samplers import LengthBucketBatchSampler, ShardSampler
 from rsir_pl.data.store import SequenceStore
 
 NUM_ITEMS = 40
@@ -175,6 +176,34 @@ def test_expand_accepts_empty_synthetic_sequences_without_crashing():
     assert len(d1) == len(dm.d0) + 1
 
 
+def test_replaced_real_sequences_stay_in_d_k_but_neither_train_nor_count():
+    dm, _ = make_dm()
+    d0 = dm.d0
+    real_targets = dm.target_counts()[0]
+    # user 2's and user 5's training parts, each with one item prepended (ASReP's replacements)
+    aug = SequenceStore.from_lists([[9, *d0[2].tolist()], [8, *d0[5].tolist()]], root=[2, 5], generation=[1, 1])
+    d1 = dm.expand(aug, replaces=np.array([2, 5]))
+    assert d1.startswith(d0) and np.array_equal(dm.replaced, [2, 5])
+    assert not dm.training_rows[[2, 5]].any() and dm.training_rows.sum() == len(d1) - 2
+    rows = rows_of_epoch(dm)
+    assert len(rows) == int(((d1.lengths >= 2) & dm.training_rows).sum())
+    # the replaced rows' targets are gone; their augmented rows train one more target each
+    gone = sum(min(len(d0[u]) - 1, dm.config.max_len) for u in (2, 5))
+    assert dm.target_counts() == (real_targets - gone, gone + 2)
+    assert dm.state_summary()["replaced_sequences"] == 2
+    assert dm.target_item_counts().sum() == real_targets + 2
+
+
+@pytest.mark.parametrize("replaces, word", [([60], "real sequences"), ([-1], "real sequences"), ([1, 1], "once")])
+def test_expand_refuses_impossible_replacements(replaces, word):
+    dm, _ = make_dm()
+    with pytest.raises(ValueError, match=word):
+        dm.expand(synthetic(dm, [0, 1]), replaces=np.array(replaces))
+    dm.expand(synthetic(dm, [1]), replaces=np.array([1]))
+    with pytest.raises(ValueError, match="once"):
+        dm.expand(synthetic(dm, [1]), replaces=np.array([1]))
+
+
 def test_set_train_store_must_start_with_d0():
     dm, _ = make_dm()
     grown = SequenceStore.concat([dm.d0, synthetic(dm, [2])])
@@ -290,3 +319,31 @@ def test_untimed_batches_have_no_times():
     assert not dm.has_times
     batch = next(iter(dm.train_dataloader()))
     assert "time_key" not in batch and "time_key" not in dm.eval_batch(np.arange(3), "test")
+
+
+@pytest.mark.parametrize("reweight", [True, False])
+def test_bucket_reweight_gives_every_target_the_same_weight(reweight):
+    ds, _ = make_dataset()
+    config = DataConfig(batch_size=7, bucket_by_length=True, bucket_reweight=reweight)
+    dm = SequenceDataModule(config, dataset=ds)
+    dm.setup()
+    batches = list(dm.train_dataloader())
+    if not reweight:
+        assert all("loss_scale" not in b for b in batches)
+        return
+    counts = np.array([int((b["target"] > 0).sum()) for b in batches])
+    scales = np.array([float(b["loss_scale"]) for b in batches])
+    assert counts.min() < counts.max()  # batches of short and of long sequences
+    # a batch's mean loss times its scale = its summed target losses over one constant, the mean
+    # number of targets per batch_size sequences: every target weighs the same in every batch
+    per_target = scales / counts
+    assert np.allclose(per_target, per_target[0])
+    n_sequences = sum(len(b["target"]) for b in batches)
+    assert per_target[0] == pytest.approx(n_sequences / (7 * counts.sum()))
+
+
+def test_uniform_batches_have_no_loss_scale():
+    ds, _ = make_dataset()
+    dm = SequenceDataModule(DataConfig(batch_size=7, bucket_by_length=False, bucket_reweight=True), dataset=ds)
+    dm.setup()
+    assert all("loss_scale" not in b for b in dm.train_dataloader())

@@ -1,10 +1,12 @@
 """Two CPU processes (gloo): sharded generation + gather gives exactly the single-process D_{k+1},
-sharded evaluation gives exactly the single-process metrics, and the whole loop runs under DDP."""
+sharded evaluation gives exactly the single-process metrics, and the whole loop runs under DDP; the
+same holds for two "nodes" of one process each started by torchrun (the multi-node path)."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +31,8 @@ ENV = {**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "OMP_NUM_THREADS": 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
 
 
-def test_two_process_eval_and_generation_equal_one_process(tmp_path):
+def single_process_reference(tmp_path: Path):
+    """Save a tiny model; evaluate it and generate D'_1 in this process (the reference of the DDP runs)."""
     torch.manual_seed(0)
     dm = SequenceDataModule(DataConfig(dataset="synthetic-tiny", max_len=20, eval_batch_size=96))
     dm.setup()
@@ -51,7 +54,22 @@ def test_two_process_eval_and_generation_equal_one_process(tmp_path):
         model, dm, GenerationConfig(m=3, max_len=20, progress=False), seed=3, iteration=0
     )
     dm.expand(single.sequences)
+    return metrics, ranks, dm.train_store.digest(), single.sequences
 
+
+def assert_ranks_equal_reference(tmp_path: Path, reference, node_ranks=(0, 0)) -> None:
+    metrics, ranks, digest, sequences = reference
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got["world"] == 2 and got["node_rank"] == node_ranks[rank]
+        assert got["metrics"] == pytest.approx(metrics, abs=1e-6)
+        assert np.array_equal(np.asarray(got["ranks"]), ranks)  # every user once, same rank
+        assert got["digest"] == digest  # the same D_{k+1} on every rank
+        assert SequenceStore.load(tmp_path / f"synthetic_rank{rank}.npz").equals(sequences)
+
+
+def test_two_process_eval_and_generation_equal_one_process(tmp_path):
+    reference = single_process_reference(tmp_path)
     done = subprocess.run(
         [sys.executable, str(HERE / "ddp_worker.py"), str(tmp_path / "model.pt"), str(tmp_path)],
         env=ENV,
@@ -60,42 +78,68 @@ def test_two_process_eval_and_generation_equal_one_process(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    for rank in (0, 1):
-        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert got["world"] == 2
-        assert got["metrics"] == pytest.approx(metrics, abs=1e-6)
-        assert np.array_equal(np.asarray(got["ranks"]), ranks)  # every user once, same rank
-        assert got["digest"] == dm.train_store.digest()  # the same D_{k+1} on every rank
-        assert SequenceStore.load(tmp_path / f"synthetic_rank{rank}.npz").equals(single.sequences)
+    assert_ranks_equal_reference(tmp_path, reference)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_two_torchrun_nodes(script_and_args: list[str]) -> None:
+    """Start two torchrun "nodes" of one process each (static rendezvous over localhost, gloo); both must succeed."""
+    port = free_port()
+    env = {**ENV, "GLOO_SOCKET_IFNAME": "lo"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1"]
+    nodes = [
+        subprocess.Popen(
+            [*launcher, "--node_rank", str(node), "--master_addr", "127.0.0.1", "--master_port", str(port)]
+            + script_and_args,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for node in (0, 1)
+    ]
+    logs = [p.communicate(timeout=600)[0] for p in nodes]
+    for p, log in zip(nodes, logs, strict=True):
+        assert p.returncode == 0, log[-3000:]
 
 
 @pytest.mark.slow
-def test_self_improve_runs_under_two_process_ddp(tmp_path):
+def test_two_nodes_under_torchrun_equal_one_process(tmp_path):
+    """The multi-node path: two torchrun nodes of one process each, Trainer(num_nodes=2, devices=1)."""
+    reference = single_process_reference(tmp_path)
+    run_two_torchrun_nodes([str(HERE / "ddp_worker.py"), str(tmp_path / "model.pt"), str(tmp_path), "2", "1"])
+    assert_ranks_equal_reference(tmp_path, reference, node_ranks=(0, 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["lightning", "torchrun"])
+def test_self_improve_runs_under_two_process_ddp(tmp_path, launcher):
+    """The loop under DDP: 2 devices started by Lightning, or 2 nodes (trainer.num_nodes) started by torchrun."""
     cfg = tiny_config(tmp_path / "run", iterations=1)
-    cfg.trainer.devices = 2
     cfg.trainer.strategy = "ddp"
+    if launcher == "lightning":
+        cfg.trainer.devices = 2
+    else:
+        cfg.trainer.num_nodes = 2
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rsir_pl",
-            "--log_level",
-            "WARNING",
-            "self-improve",
-            "--config",
-            str(tmp_path / "cfg.yaml"),
-        ],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    cli = ["--log_level", "WARNING", "self-improve", "--config", str(tmp_path / "cfg.yaml")]
+    if launcher == "lightning":
+        done = subprocess.run(
+            [sys.executable, "-m", "rsir_pl", *cli], env=ENV, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    else:
+        run_two_torchrun_nodes(["-m", "rsir_pl", *cli])
     run = RunDir(tmp_path / "run", writer=False)
     assert run.verify() == []
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert [r["iteration"] for r in results] == [0, 1]
     assert results[1]["train_data"]["synthetic_sequences"] > 0
+    assert results[0]["generation"]["world_size"] == 2  # D'_1 was generated by both ranks
     ranks = run.read_arrays("iter_1/test_ranks.npz")["ranks"]
     assert (ranks > 0).all()  # every user was evaluated by one of the two ranks

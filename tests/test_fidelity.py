@@ -50,6 +50,6 @@ def test_make_check_none_accepts_everything_on_the_input_device():
 
 
 def test_make_check_rejects_an_unknown_backend():
-    message = "^generation.fidelity: unknown backend 'hnsw'; choose exact, faiss, faiss-ivf or none$"
+    message = "^generation.fidelity: unknown value 'hnsw'; choose one of exact, faiss, faiss-ivf, none$"
     with pytest.raises(ValueError, match=message):
         F.make_check("hnsw", 5)

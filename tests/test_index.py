@@ -44,3 +44,36 @@ def test_faiss_indexes_return_item_ids(kind):
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="generation.fidelity"):
         build_index("annoy", torch.randn(3, 2))
+
+
+def test_faiss_extras_are_exclusive_and_make_install_picks_one():
+    import re
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+
+    def faiss_of(reqs):
+        return [r for r in reqs if r.lower().startswith("faiss")]
+
+    assert faiss_of(project["dependencies"]) == []  # no extra chosen: no faiss to clash with
+    assert faiss_of(extras["dev"]) == []  # dev combines with either extra
+    assert [r.split(">")[0] for r in faiss_of(extras["cpu"])] == ["faiss-cpu"]
+    assert [r.split(">")[0] for r in faiss_of(extras["gpu"])] == ["faiss-gpu"]
+    for name, reqs in extras.items():
+        if name not in ("cpu", "gpu"):
+            assert faiss_of(reqs) == [], name
+    makefile = (root / "Makefile").read_text()
+    assert re.search(r"^FAISS \?= cpu$", makefile, re.M)
+    assert '-e ".[dev,$(FAISS)]"' in makefile
+
+
+def test_two_faiss_distributions_are_refused_by_name(monkeypatch):
+    from rsir_pl.generation import index
+
+    monkeypatch.setattr(index, "installed_faiss_distributions", lambda: ["faiss-cpu", "faiss-gpu"])
+    with pytest.raises(ImportError, match="faiss-cpu and faiss-gpu are both installed.*pip uninstall"):
+        index.import_faiss()

@@ -23,12 +23,13 @@ from rsir_pl.generation.leakage import (
     LeakageError,
     check_fidelity_targets,
     check_generated,
+    check_reverse_data,
     held_out_of,
     provenance_arrays,
     saved_target_record,
 )
-from rsir_pl.loop import runner
 from rsir_pl.loop.callback import generate_for_next_iteration
+from rsir_pl.loop.iteration_files import IterationFiles
 from rsir_pl.loop.rundir import RunDir
 
 
@@ -293,7 +294,7 @@ def test_resume_path_verifies_the_saved_targets(tmp_path):
     rundir = write_generation(tmp_path / "clean", permissive_model(), CONFIG)
     dm = recurring_datamodule()
     n0 = len(dm.train_store)
-    runner._load_generated(rundir, dm, 0)
+    IterationFiles(rundir, 0).apply_generated(dm)
     assert len(dm.train_store) > n0
     prov = rundir.read_arrays("iter_1/provenance.npz")
     assert bool(prov["fidelity_checked"]) and saved_target_record(prov)["targets"] is not None
@@ -302,7 +303,7 @@ def test_resume_path_verifies_the_saved_targets(tmp_path):
 def test_resume_path_catches_an_injected_leak(tmp_path, leaky_generator):
     rundir = write_generation(tmp_path / "leaky", permissive_model(), CONFIG)
     with pytest.raises(LeakageError, match="(validation|test) item [578] was a fidelity target"):
-        runner._load_generated(rundir, recurring_datamodule(), 0)
+        IterationFiles(rundir, 0).apply_generated(recurring_datamodule())
 
 
 def test_resume_path_catches_a_record_tampered_after_saving(tmp_path):
@@ -311,11 +312,11 @@ def test_resume_path_catches_a_record_tampered_after_saving(tmp_path):
     prov["target_items"] = np.zeros_like(prov["target_items"])  # the record no longer matches the rule
     rundir.write_arrays("iter_1/provenance.npz", **prov)
     with pytest.raises(LeakageError, match="item 0 was a fidelity target but the rule excludes it"):
-        runner._load_generated(rundir, recurring_datamodule(), 0)
+        IterationFiles(rundir, 0).apply_generated(recurring_datamodule())
     del prov["target_items"], prov["target_offsets"]  # a checked run whose record went missing
     rundir.write_arrays("iter_1/provenance.npz", **prov)
     with pytest.raises(LeakageError, match="carry no record of its targets"):
-        runner._load_generated(rundir, recurring_datamodule(), 0)
+        IterationFiles(rundir, 0).apply_generated(recurring_datamodule())
 
 
 def test_resume_of_a_run_saved_before_the_record_still_loads(tmp_path, caplog):
@@ -324,6 +325,71 @@ def test_resume_of_a_run_saved_before_the_record_still_loads(tmp_path, caplog):
     rundir.write_arrays("iter_1/provenance.npz", **{k: prov[k] for k in ("source", "attempt", "prefix_len")})
     dm = recurring_datamodule()
     with caplog.at_level(logging.WARNING, logger="rsir_pl.generation.leakage"):
-        runner._load_generated(rundir, dm, 0)
+        IterationFiles(rundir, 0).apply_generated(dm)
     assert (dm.train_store.generation == 1).any()
     assert caplog.messages == ["provenance.npz has no fidelity target record (older run): the targets are not verified"]
+
+
+# ---------------------------------------------------------------------------- replacements (ASReP)
+def _replacing(split, seqs, source):
+    d0 = split.train()  # [[1, 2, 3], [6, 7]]
+    new = SequenceStore.from_lists(seqs, root=source, generation=[1] * len(seqs))
+    src = np.asarray(source)
+    return d0, SequenceStore.concat([d0, new]), src, np.zeros(len(seqs), np.int64), np.ones(len(seqs), bool)
+
+
+def test_replacement_ending_with_the_training_part_passes(split):
+    d0, d1, src, prefix, rep = _replacing(split, [[9, 8, 1, 2, 3], [4, 6, 7]], [0, 1])
+    check_generated(d0, d1, split, src, prefix, replaces=rep)
+
+
+@pytest.mark.parametrize(
+    "seqs, source, word",
+    [
+        ([[9, 1, 2, 4]], [0], "training part"),  # the real suffix changed (a validation item in it)
+        ([[9, 8, 2, 3]], [0], "training part"),  # the real suffix lost its first item
+        ([[1, 2, 3]], [0], "adds no item"),  # nothing prepended
+        ([[9, 1, 2, 3], [8, 1, 2, 3]], [0, 0], "twice"),
+    ],
+    ids=["changed-suffix", "cut-suffix", "nothing-prepended", "replaced-twice"],
+)
+def test_bad_replacements_fail(split, seqs, source, word):
+    d0, d1, src, prefix, rep = _replacing(split, seqs, source)
+    with pytest.raises(LeakageError, match=word):
+        check_generated(d0, d1, split, src, prefix, replaces=rep)
+
+
+def test_only_real_sequences_can_be_replaced(split):
+    d0 = split.train()
+    d1 = SequenceStore.concat([d0, SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])])
+    new = SequenceStore.from_lists([[5, 1, 2, 9]], root=[0], generation=[2])
+    with pytest.raises(LeakageError, match="something other than a real"):
+        check_generated(d1, SequenceStore.concat([d1, new]), split, np.array([2]), np.array([0]), replaces=[True])
+
+
+def test_reverse_data_must_be_the_reversed_training_parts(split):
+    ok = SequenceStore.from_lists([[3, 2, 1], [7, 6]], root=[0, 1])
+    check_reverse_data(ok, split)
+    subset = SequenceStore.from_lists([[7, 6]], root=[1])  # users left out of reverse training
+    check_reverse_data(subset, split)
+    with_held_out = SequenceStore.from_lists([[5, 4, 3, 2, 1], [7, 6]], root=[0, 1])  # authors' code
+    with pytest.raises(LeakageError, match="as long as"):
+        check_reverse_data(with_held_out, split)
+    forward = SequenceStore.from_lists([[1, 2, 3], [6, 7]], root=[0, 1])
+    with pytest.raises(LeakageError, match="reversed"):
+        check_reverse_data(forward, split)
+    swapped_valid = SequenceStore.from_lists([[4, 2, 1], [7, 6]], root=[0, 1])  # validation item 4 in
+    with pytest.raises(LeakageError, match="reversed"):
+        check_reverse_data(swapped_valid, split)
+
+
+def test_bad_provenance_fails(split):
+    d0 = split.train()  # [[1, 2, 3], [6, 7]]
+    new = SequenceStore.from_lists([[1, 2]], root=[0], generation=[1])
+    d1 = SequenceStore.concat([d0, new])
+    with pytest.raises(LeakageError, match="not in D_k"):
+        check_generated(d0, d1, split, np.array([2]), np.array([1]))
+    # a claimed prefix longer than the generated sequence (its missing items cannot match the seed's)
+    with pytest.raises(LeakageError, match="prefix longer"):
+        check_generated(d0, d1, split, np.array([0]), np.array([3]))
+    check_generated(d0, d1, split, np.array([0]), np.array([2]))  # the whole sequence is the prefix: fine

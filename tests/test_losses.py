@@ -108,3 +108,51 @@ def test_training_step_uses_item_and_generation_weights():
     expected = F.cross_entropy(h[0, 1:2] @ model.item_emb.weight[1:].T, torch.tensor([1]))
     assert only_two.item() == pytest.approx(expected.item(), rel=1e-4)
     assert base.item() != pytest.approx(only_two.item())
+
+
+def test_inverse_dual_loss_weights_the_smaller_loss_more():
+    # p = 0.9: the positive loss is small, so the positive label is trained mostly
+    lp = torch.tensor([-math.log(0.9), -math.log(0.01)], requires_grad=True)
+    out = L.inverse_dual_loss(lp)
+    ln = torch.tensor([-math.log(0.1), -math.log(0.99)])
+    wp = ln / (lp.detach() + ln)
+    assert torch.allclose(out, wp * lp.detach() + (1 - wp) * ln, atol=1e-6)
+    assert wp[0] > 0.5 > wp[1]
+    # the weights are not differentiated: d out / d lp = w+ + w- * d l- / d lp
+    out.sum().backward()
+    p = torch.exp(-lp.detach())
+    dln_dlp = -p / (1 - p)
+    assert torch.allclose(lp.grad, wp + (1 - wp) * dln_dlp, atol=1e-5)
+
+
+def test_idl_applies_to_synthetic_targets_only_and_needs_a_softmax_loss():
+    from rsir_pl.config import ConfigError, ModelConfig
+    from rsir_pl.models import build_model
+
+    with pytest.raises(ConfigError, match="model.synthetic_loss"):
+        ModelConfig(loss="bce", synthetic_loss="idl")
+    torch.manual_seed(0)
+    kw = dict(hidden=8, heads=1, layers=1, dropout=0.0, attn_dropout=0.0)
+    plain = build_model(ModelConfig(**kw), 20, 6)
+    idl = build_model(ModelConfig(**kw, synthetic_loss="idl"), 20, 6)
+    idl.load_state_dict(plain.state_dict())
+    for m in (plain, idl):
+        m.log = lambda *a, **k: None
+    batch = {
+        "input": torch.tensor([[0, 1, 2], [3, 4, 5]]),
+        "target": torch.tensor([[0, 2, 3], [4, 5, 6]]),
+        "synthetic": torch.tensor([False, False]),
+    }
+    assert idl.training_step(batch, 0).item() == pytest.approx(plain.training_step(batch, 0).item())
+    batch["synthetic"] = torch.tensor([False, True])
+    h = plain.encode(batch["input"])
+    ce = F.cross_entropy(
+        h.reshape(-1, 8) @ plain.item_emb.weight[1:].T,
+        batch["target"].reshape(-1) - 1,
+        reduction="none",
+        ignore_index=-1,
+    )
+    real, syn = ce[1:3], ce[3:]
+    expected = torch.cat([real, L.inverse_dual_loss(syn)]).mean()
+    assert idl.training_step(batch, 0).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert idl.training_step(batch, 0).item() != pytest.approx(plain.training_step(batch, 0).item())

@@ -50,6 +50,11 @@ def test_loop_writes_every_file_and_grows_the_data(tmp_path):
     assert len(table) == 4 and table[0].startswith("iteration,ndcg@10")
     assert (Path(cfg.run_dir) / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "vs_base" in records[1] and "ci_low" in records[1]["vs_base"]["ndcg@10"]
+    # the embedded world's oracle ceiling sits beside every iteration, and the verdict ends results.md
+    assert run.read_json("oracle.json") == records[0]["oracle"] == records[2]["oracle"]
+    assert records[0]["oracle"]["ndcg@10"] > max(r["test"]["ndcg@10"] for r in records)
+    md = (Path(cfg.run_dir) / "results.md").read_text()
+    assert "Verdict: RSIR (iteration 2) against the base" in md and "oracle" in md
     stats = run.read_json("iter_1/generation.json")
     for key in (
         "acceptance_rate",
@@ -204,7 +209,7 @@ def test_base_from_reuses_the_trained_base(tmp_path):
 def test_finetune_starts_from_the_previous_model(tmp_path, monkeypatch):
     import torch
 
-    import rsir_pl.loop.runner as runner
+    import rsir_pl.loop.iteration as runner
 
     starts = []
     real_fit = runner.fit

@@ -32,6 +32,8 @@ GRIDS = {
     "data": None,
     "weighting": [None, "golden", {"generation_decay": 0.5}],
     "leakage": [5],
+    "tune": {"generation.tau": [5, 50]},
+    "asrep": None,
 }
 
 

@@ -29,18 +29,29 @@ def test_default_dataset_stats(default_world):
     _, store = default_world
     ds = synthetic_dataset()
     assert ds.sequences.digest() == store.digest()  # the dataset is exactly the world's sample
-    assert ds.num_users == 4000 and ds.num_items == 2500
+    assert ds.num_users == 4000 and ds.num_items == 2400  # catalogue 0.6x the users, as Amazon Toys
     assert ds.item_ids[0] == "" and ds.item_ids[7] == "7" and ds.user_ids[3] == "u3"
     lengths = store.lengths
-    assert 6 <= lengths.mean() <= 11
+    # the Amazon sets' history lengths: floor 5, median 6, mean 8.6-8.9, a third at 5, ~5% above 20
+    assert 8.4 <= lengths.mean() <= 9.0 and np.median(lengths) == 6
+    assert 0.30 <= (lengths == 5).mean() <= 0.36 and 0.03 <= (lengths > 20).mean() <= 0.06
     assert lengths.min() >= 5 and lengths.max() <= 80
-    assert store.items.min() >= 1 and store.max_item <= 2500
+    assert store.items.min() >= 1 and store.max_item <= 2400
     for seq in store:
         assert len(np.unique(seq)) == len(seq), "an item repeats within a sequence"
-    # sparse, skewed popularity: many items are used, a few much more than the median one
-    counts = np.bincount(store.items, minlength=2501)[1:]
-    assert (counts > 0).sum() > 1000
-    assert counts.max() > 10 * max(np.median(counts), 1)
+    # long-tailed popularity as on Amazon (Gini 0.44-0.50): nearly every item used, a few far more
+    counts = np.bincount(store.items, minlength=2401)[1:]
+    assert (counts > 0).sum() > 2350
+    assert counts.max() > 20 * np.median(counts)
+    sorted_counts = np.sort(counts)
+    gini = 1 - 2 * np.sum(np.cumsum(sorted_counts) / sorted_counts.sum()) / len(counts) + 1 / len(counts)
+    assert 0.42 <= gini <= 0.50
+
+
+def test_lengths_stay_below_half_a_small_catalogue():
+    # the length tail is heavy; a tiny world must not ask for more distinct items than it can draw quickly
+    store = SyntheticWorld(SyntheticSpec(num_users=300, num_items=30, num_groups=3)).sample_sequences()
+    assert store.lengths.max() <= 15 and store.lengths.min() >= 5
 
 
 def test_next_distribution_is_a_distribution_excluding_padding_and_prefix(default_world):
@@ -49,7 +60,7 @@ def test_next_distribution_is_a_distribution_excluding_padding_and_prefix(defaul
         seq = store[u]
         for t in (0, 1, len(seq) - 1):
             p = world.next_distribution(u, seq[:t])
-            assert p.shape == (2501,)
+            assert p.shape == (2401,)
             assert p.sum() == pytest.approx(1.0, abs=1e-9)
             assert (p >= 0).all()
             assert p[0] == 0.0
@@ -87,6 +98,7 @@ def test_implausible_sequence_scores_zero():
         ({"min_length": 2}, "min_length"),
         ({"follow": 1.5}, "follow"),
         ({"max_length": 4}, "max_length"),
+        ({"length_tail": 0.0}, "length_tail"),
     ],
 )
 def test_spec_validation(kwargs, word):

@@ -1,16 +1,27 @@
 """Experiment tracking: CSV files by default, W&B with one config switch, or nothing.
 
 One self-improvement run is one tracker. Per-epoch curves of iteration k are logged under
-``iter{k}/...`` keys so iterations never overlap; per-iteration test metrics and generated-data
+``iter{k}/...`` keys so iterations never overlap; per-iteration test metrics, the change against
+the base with its CI (``rsir/vs_base/<metric>/...``), the oracle ceiling and generated-data
 statistics go under ``rsir/...`` with ``rsir/iteration`` as their x-axis.
+
+A run directory is one W&B run, across resumes: the W&B run id is kept in ``<run_dir>/wandb.json``
+and every later start of the same directory continues that run, logging only the iterations it
+has not logged yet, so the per-iteration charts have no hole and no repeat. Offline, each start
+writes its own ``<run_dir>/wandb/offline-run-*`` folder under the same id; each start's history
+begins at a step of its own (session x 10^7; the charts' x-axes are ``rsir/iteration`` and
+``trainer/global_step``, not W&B's step), so ``wandb sync`` uploads them in order into one run.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
+import secrets
+import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +29,7 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from rsir_pl.atomic import atomic_write_bytes
 from rsir_pl.config import LoggerConfig
 
 log = logging.getLogger(__name__)
@@ -91,13 +103,40 @@ class CSVTracker(Tracker):
 
 
 class WandbTracker(Tracker):
-    """One W&B run per self-improvement run; ``rsir/iteration`` is the x-axis of summaries."""
+    """One W&B run per run directory, kept across resumes; ``rsir/iteration`` is the x-axis of summaries."""
+
+    #: the tracker's state in the run directory: run id, number of starts, iterations logged
+    STATE_FILE = "wandb.json"
+    #: W&B steps per start: start s logs from step s * STEP_BLOCK (offline files never overlap)
+    STEP_BLOCK = 10**7
 
     def __init__(self, config: LoggerConfig, run_dir: str | Path, settings: Mapping[str, Any]) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.settings = dict(settings)
         self._logger: Any = None
+        self._state: dict[str, Any] = {}
+
+    @property
+    def run_id(self) -> str | None:
+        """The W&B run id (None before the run starts)."""
+        return self._state.get("id")
+
+    def _load_state(self) -> dict[str, Any]:
+        path = self.run_dir / self.STATE_FILE
+        if not path.exists():
+            return {}
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc}); delete it to start a new W&B run") from exc
+        if not isinstance(state, dict) or not isinstance(state.get("id"), str):
+            raise ValueError(f"{path}: no W&B run id in it; delete it to start a new W&B run")
+        return state
+
+    def _save_state(self) -> None:
+        if rank_zero_only.rank == 0:
+            atomic_write_bytes(self.run_dir / self.STATE_FILE, (json.dumps(self._state, indent=1) + "\n").encode())
 
     def _wandb_logger(self) -> Any:
         if self._logger is None:
@@ -105,17 +144,32 @@ class WandbTracker(Tracker):
 
             if self.config.offline:
                 os.environ.setdefault("WANDB_MODE", "offline")
+            state = self._load_state()
+            session = int(state.get("sessions", 0))
+            self._state = {
+                "id": state.get("id") or new_run_id(),
+                "project": self.config.project,
+                "sessions": session + 1,
+                "logged_iterations": list(state.get("logged_iterations", [])),
+            }
+            self._save_state()
             self._logger = WandbLogger(
                 project=self.config.project,
                 name=self.config.name or self.run_dir.name,
                 save_dir=str(self.run_dir),
                 offline=self.config.offline,
                 config=self.settings,
+                id=self._state["id"],
+                group=self.config.group,
+                tags=list(self.config.tags) or None,
             )
             exp = self._logger.experiment
             if rank_zero_only.rank == 0 and hasattr(exp, "define_metric"):
                 exp.define_metric("rsir/iteration")
                 exp.define_metric("rsir/*", step_metric="rsir/iteration")
+                if session:
+                    # a resumed run: continue after every step an earlier start may have used
+                    exp.log({"rsir_start": session}, step=session * self.STEP_BLOCK, commit=False)
         return self._logger
 
     def epoch_logger(self, iteration: int) -> Logger:
@@ -124,9 +178,13 @@ class WandbTracker(Tracker):
     @rank_zero_only
     def log_iteration(self, iteration: int, values: Mapping[str, float]) -> None:
         exp = self._wandb_logger().experiment
+        if iteration in self._state["logged_iterations"]:
+            return  # logged by an earlier start of this run directory
         payload = {f"rsir/{k}": v for k, v in values.items() if isinstance(v, (int, float))}
         payload["rsir/iteration"] = iteration
         exp.log(payload)
+        self._state["logged_iterations"].append(iteration)
+        self._save_state()
 
     @rank_zero_only
     def log_results(self, table_csv: str, plot_png: bytes | None, records: list[dict[str, Any]]) -> None:
@@ -161,6 +219,12 @@ class WandbTracker(Tracker):
             import wandb
 
             wandb.finish()
+
+
+def new_run_id() -> str:
+    """A fresh W&B run id (8 lowercase letters and digits, as W&B makes them)."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
 def make_tracker(config: LoggerConfig, run_dir: str | Path, settings: Mapping[str, Any]) -> Tracker:

@@ -3,6 +3,7 @@ restored before anything else reads the model, then a full-ranking test."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -13,8 +14,9 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from rsir_pl.config import TrainerConfig
+from rsir_pl.config import ConfigError, TrainerConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.models.base import SequentialRecommender
 
@@ -74,33 +76,64 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+#: Trainer arguments rsir_pl sets itself, so they are not options, with the reason
+RESERVED_TRAINER_ARGS: dict[str, str] = {
+    "logger": "set from logger.* (csv, wandb or none)",
+    "callbacks": "rsir_pl adds early stopping, best-weight restoring and generation itself",
+    "enable_checkpointing": "each iteration's model.pt in the run directory is the checkpoint (resume reads it)",
+    "default_root_dir": "set to run_dir",
+    "use_distributed_sampler": "the datamodule shards users and batches across ranks itself",
+    "limit_test_batches": "the test ranks every user (the paired comparison with the base needs all of them)",
+    "limit_predict_batches": "rsir_pl does not predict through the Trainer",
+    "fast_dev_run": "it limits the test to one batch; use trainer.max_steps or trainer.limit_train_batches",
+    "overfit_batches": "it evaluates on training batches; use trainer.limit_train_batches",
+    "barebones": "it disables the metric logging that early stopping reads",
+    "plugins": "Python objects, not config values; pass them to rsir_pl.training.build_trainer(plugins=...)",
+}
+#: TrainerConfig fields whose Trainer argument has another name
+RENAMED_TRAINER_ARGS: dict[str, str] = {
+    "val_every_n_epochs": "check_val_every_n_epoch",
+    "progress_bar": "enable_progress_bar",
+    "model_summary": "enable_model_summary",
+}
+#: TrainerConfig fields that are rsir_pl's own, not Trainer arguments
+RSIR_TRAINER_FIELDS = ("patience",)
+
+
+def trainer_kwargs(config: TrainerConfig) -> dict[str, Any]:
+    """The ``lightning.Trainer`` arguments of ``config`` (every field but :data:`RSIR_TRAINER_FIELDS`)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.name not in RSIR_TRAINER_FIELDS:
+            out[RENAMED_TRAINER_ARGS.get(f.name, f.name)] = getattr(config, f.name)
+    return out
+
+
 def build_trainer(
     config: TrainerConfig,
     callbacks: Sequence[Callback] = (),
     logger: Any = False,
     default_root_dir: str | None = None,
+    **extra: Any,
 ) -> L.Trainer:
-    """A fresh Trainer for one fit (never reuse one: a second fit trains 0 steps)."""
-    return L.Trainer(
-        max_epochs=config.max_epochs,
-        min_epochs=config.min_epochs,
-        accelerator=config.accelerator,
-        devices=config.devices,
-        strategy=config.strategy,
-        precision=config.precision,  # type: ignore[arg-type]
-        callbacks=list(callbacks),
-        logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=config.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        use_distributed_sampler=False,
-        check_val_every_n_epoch=config.val_every_n_epochs,
-        limit_train_batches=config.limit_train_batches,
-        deterministic=config.deterministic,
-        log_every_n_steps=10,
-        default_root_dir=default_root_dir,
-    )
+    """A fresh Trainer for one fit (never reuse one: a second fit trains 0 steps).
+
+    ``extra`` passes Python objects no config can hold (``plugins``, a ``profiler`` instance).
+    Lightning's own refusal of a setting is re-raised as a ConfigError.
+    """
+    kwargs = {
+        **trainer_kwargs(config),
+        **extra,
+        "callbacks": list(callbacks),
+        "logger": logger,
+        "enable_checkpointing": False,
+        "use_distributed_sampler": False,
+        "default_root_dir": default_root_dir,
+    }
+    try:
+        return L.Trainer(**kwargs)
+    except (MisconfigurationException, ValueError, TypeError) as exc:
+        raise ConfigError(f"trainer: Lightning refused the settings: {exc}") from exc
 
 
 def fit(

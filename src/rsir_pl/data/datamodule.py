@@ -3,106 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from rsir_pl.config import DataConfig
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.registry import load_dataset
+from rsir_pl.data.samplers import IndexDataset, LengthBucketBatchSampler, ShardSampler
 from rsir_pl.data.split import LeaveOneOutSplit
 from rsir_pl.data.store import SequenceStore, _ranges
 
 log = logging.getLogger(__name__)
-
-
-class _IndexDataset(Dataset):
-    """A dataset of row indices; the collate function builds whole batches with NumPy."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> int:
-        return i
-
-
-class ShardSampler(Sampler[int]):
-    """Every ``world``-th index from ``rank``, no padding: each user is evaluated exactly once."""
-
-    def __init__(self, n: int, rank: int, world: int) -> None:
-        self.n, self.rank, self.world = n, rank, world
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.rank, self.n, self.world))
-
-    def __len__(self) -> int:
-        return len(range(self.rank, self.n, self.world))
-
-
-class LengthBucketBatchSampler(Sampler[list[int]]):
-    """Shuffled batches of similar-length sequences, so padded batches stay narrow.
-
-    Indices are shuffled, cut into pools of ``pool_batches`` batches, sorted by length inside a
-    pool, cut into batches, and the batches shuffled again. Under DDP every rank takes every
-    ``world``-th batch; the batch list is padded by repetition so all ranks run the same number of
-    steps. The order depends only on the global torch RNG (seeded by ``seed_everything``) and the
-    epoch.
-    """
-
-    def __init__(
-        self, lengths: np.ndarray, batch_size: int, rank: int = 0, world: int = 1, pool_batches: int = 50
-    ) -> None:
-        self.lengths = np.asarray(lengths)
-        self.batch_size, self.rank, self.world = batch_size, rank, world
-        self.pool = batch_size * pool_batches
-        self.base_seed: int | None = None
-        self.epoch = 0
-
-    def _batches(self) -> list[np.ndarray]:
-        if self.base_seed is None:
-            seed = int(torch.randint(0, 2**62, (1,)).item())
-        else:
-            seed = self.base_seed * 1_000_003 + self.epoch
-        rng = np.random.default_rng(seed)
-        perm = rng.permutation(len(self.lengths))
-        batches = []
-        for start in range(0, len(perm), self.pool):
-            pool = perm[start : start + self.pool]
-            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
-            batches.extend(pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size))
-        order = rng.permutation(len(batches))
-        batches = [batches[i] for i in order]
-        if self.world > 1 and len(batches) % self.world:
-            # cyclic: with fewer batches than ranks a plain slice would still leave some ranks short
-            extra = self.world - len(batches) % self.world
-            batches += [batches[i % len(batches)] for i in range(extra)]
-        return batches[self.rank :: self.world]
-
-    def set_seed(self, seed: int) -> None:
-        """Shuffle from ``seed`` and the epoch instead of the global RNG (DDP: every rank must
-        draw the same batch list)."""
-        self.base_seed = seed
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch."""
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for b in self._batches():
-            yield b.tolist()
-
-    def __len__(self) -> int:
-        n = -(-len(self.lengths) // self.batch_size)  # pools are whole batches
-        if self.world > 1:
-            n = -(-n // self.world)
-        return n
 
 
 class SequenceDataModule(L.LightningDataModule):
@@ -125,6 +40,9 @@ class SequenceDataModule(L.LightningDataModule):
         #: loss weighting the loop sets for the current D_k (see models/losses.py)
         self.synthetic_real_weight: float | None = None
         self.item_weight: torch.Tensor | None = None
+        #: indices of D_k's real sequences replaced for training by an augmented version (ASReP):
+        #: they stay in D_k unchanged but neither train nor seed generation
+        self.replaced: np.ndarray = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ set-up
     def prepare_data(self) -> None:
@@ -180,10 +98,21 @@ class SequenceDataModule(L.LightningDataModule):
         return self.split.train()
 
     # ------------------------------------------------------------------ D_k
-    def expand(self, new_sequences: SequenceStore) -> SequenceStore:
-        """D_{k+1} = D_k followed by ``new_sequences``; D_k's sequences stay as they were."""
+    def expand(self, new_sequences: SequenceStore, replaces: np.ndarray | None = None) -> SequenceStore:
+        """D_{k+1} = D_k followed by ``new_sequences``; D_k's sequences stay as they were.
+
+        ``replaces``: indices of D_k's real sequences that the new sequences replace for training
+        (ASReP's augmented versions); they are added to :attr:`replaced`.
+        """
         self.setup()
         assert self.train_store is not None and self.split is not None
+        if replaces is not None and len(replaces):
+            replaces = np.asarray(replaces, dtype=np.int64)
+            n_real = len(self.split.train())
+            if replaces.min() < 0 or replaces.max() >= n_real:
+                raise ValueError("only real sequences (rows of D_0) can be replaced for training")
+            if len(np.unique(replaces)) != len(replaces) or np.isin(replaces, self.replaced).any():
+                raise ValueError("a real sequence can be replaced for training only once")
         if len(new_sequences):
             if new_sequences.generation.min() < 1:
                 raise ValueError("expand() takes synthetic sequences only (generation >= 1)")
@@ -195,7 +124,17 @@ class SequenceDataModule(L.LightningDataModule):
             ):
                 raise ValueError(f"synthetic items must lie in 1..{self.num_items}")
         self.train_store = SequenceStore.concat([self.train_store, new_sequences])
+        if replaces is not None and len(replaces):
+            self.replaced = np.sort(np.concatenate([self.replaced, replaces]))
         return self.train_store
+
+    @property
+    def training_rows(self) -> np.ndarray:
+        """Mask over D_k: the sequences the model trains on (all but the :attr:`replaced`)."""
+        assert self.train_store is not None
+        mask = np.ones(len(self.train_store), dtype=bool)
+        mask[self.replaced] = False
+        return mask
 
     def set_train_store(self, store: SequenceStore) -> None:
         """Replace D_k (used when resuming a run from files); must start with D_0."""
@@ -207,7 +146,7 @@ class SequenceDataModule(L.LightningDataModule):
         """How often each item (0..N) is a next-item target in D_k (after truncation to max_len)."""
         assert self.train_store is not None
         store = self.train_store
-        rows = np.flatnonzero(store.lengths >= 2)
+        rows = np.flatnonzero((store.lengths >= 2) & self.training_rows)
         n_t = np.minimum(store.lengths[rows] - 1, self.config.max_len)
         starts = store.offsets[rows + 1] - n_t
         items = store.items[_ranges(starts, n_t)]
@@ -217,13 +156,14 @@ class SequenceDataModule(L.LightningDataModule):
         """(real, synthetic) next-item targets in D_k, after truncation to max_len."""
         assert self.train_store is not None
         n_targets = np.minimum(np.maximum(self.train_store.lengths - 1, 0), self.config.max_len)
+        n_targets = n_targets * self.training_rows
         syn = self.train_store.generation > 0
         return int(n_targets[~syn].sum()), int(n_targets[syn].sum())
 
     # ------------------------------------------------------------------ loaders
     def _trainable(self) -> np.ndarray:
         assert self.train_store is not None
-        return np.flatnonzero(self.train_store.lengths >= 2)
+        return np.flatnonzero((self.train_store.lengths >= 2) & self.training_rows)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
@@ -233,6 +173,9 @@ class SequenceDataModule(L.LightningDataModule):
         max_len = self.config.max_len
         n_inputs = np.minimum(store.lengths[rows] - 1, max_len)
         times = self._train_times()
+        reweight = self.config.bucket_by_length and self.config.bucket_reweight
+        # targets a batch of batch_size sequences holds on average (the reweighting's unit)
+        mean_targets = float(n_inputs.mean()) * self.config.batch_size if len(rows) else 1.0
 
         def collate(batch: list[int]) -> dict[str, torch.Tensor]:
             idx = rows[np.asarray(batch, dtype=np.int64)]
@@ -245,6 +188,8 @@ class SequenceDataModule(L.LightningDataModule):
                 "synthetic": torch.from_numpy(store.generation[idx] > 0),
                 "generation": torch.from_numpy(store.generation[idx]),
             }
+            if reweight:
+                out["loss_scale"] = torch.tensor(float(n_inputs[np.asarray(batch)].sum()) / mean_targets)
             if times is not None:
                 # query time of position j = time of its target (the next item)
                 out["time_key"] = torch.from_numpy(store.padded_values(times, idx, width, drop_last=1, fill=np.nan))
@@ -252,7 +197,7 @@ class SequenceDataModule(L.LightningDataModule):
             return out
 
         world, rank = self._world()
-        dataset = _IndexDataset(len(rows))
+        dataset = IndexDataset(len(rows))
         if self.config.bucket_by_length:
             sampler = LengthBucketBatchSampler(n_inputs, self.config.batch_size, rank, world)
             if world > 1:
@@ -308,7 +253,7 @@ class SequenceDataModule(L.LightningDataModule):
         world, rank = self._world()
         n = self.split.num_users
         return DataLoader(
-            _IndexDataset(n),
+            IndexDataset(n),
             batch_size=self.config.eval_batch_size,
             sampler=ShardSampler(n, rank, world),
             collate_fn=lambda b: self.eval_batch(np.asarray(b), stage),
@@ -338,4 +283,5 @@ class SequenceDataModule(L.LightningDataModule):
             "synthetic_sequences": int(syn.sum()),
             "interactions": self.train_store.num_interactions,
             "synthetic_interactions": int(self.train_store.lengths[syn].sum()),
+            "replaced_sequences": len(self.replaced),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,17 @@ class InteractionDataset:
     def num_users(self) -> int:
         """Number of user sequences."""
         return len(self.sequences)
+
+    def fingerprint(self) -> str:
+        """Short SHA-256 of the content in original ids (users, items, sequences in order): two
+        loads of the same data agree, and any change of ids, order or interactions changes it."""
+        h = hashlib.sha256()
+        for ids in (self.item_ids, self.user_ids):
+            h.update("\x1f".join(str(x) for x in ids).encode())
+            h.update(b"\x1e")
+        h.update(np.ascontiguousarray(self.sequences.offsets, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.sequences.items, dtype=np.int32).tobytes())
+        return h.hexdigest()[:16]
 
     def stats(self) -> dict[str, float]:
         """Users, items, interactions, mean length and sparsity."""

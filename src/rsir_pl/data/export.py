@@ -91,7 +91,11 @@ def write_recbole_inter(
 
 
 def build_run_store(run_dir: str | Path, iteration: int) -> tuple[SequenceStore, np.ndarray, list[str]]:
-    """D_k of a run, with ``item_ids`` and one user name per sequence (see :func:`export_run`)."""
+    """D_k of a run, with ``item_ids`` and one user name per sequence (see :func:`export_run`).
+
+    Real sequences that a later sequence replaces for training (ASReP's short sequences, recorded
+    as ``replaces`` in ``iter_<j>/provenance.npz``) are left out: D_k is what the model trained on.
+    """
     import yaml
 
     from rsir_pl.config import DataConfig
@@ -116,6 +120,7 @@ def build_run_store(run_dir: str | Path, iteration: int) -> tuple[SequenceStore,
     dataset = load_dataset(str(data.get("dataset", defaults.dataset)), k_core=int(data.get("k_core", defaults.k_core)))
     split = LeaveOneOutSplit.from_sequences(dataset.sequences, dataset.num_items)
     parts = [split.train()]
+    replaced: list[np.ndarray] = []
     for j in range(1, iteration + 1):
         rel = f"iter_{j}/synthetic.npz"
         file = run_dir / rel
@@ -126,9 +131,19 @@ def build_run_store(run_dir: str | Path, iteration: int) -> tuple[SequenceStore,
             )
         synthetic = rundir.read_store(rel)
         _check_synthetic(synthetic, file, split.num_users, dataset.num_items)
+        prov = f"iter_{j}/provenance.npz"
+        if rundir.has(prov):
+            arrays = rundir.read_arrays(prov)
+            if "replaces" in arrays:
+                replaced.append(arrays["source"][arrays["replaces"]])
         parts.append(synthetic)
     store = SequenceStore.concat(parts)
     names = default_user_names(store, dataset.user_ids[split.users])
+    if replaced:
+        keep = np.ones(len(store), dtype=bool)
+        keep[np.concatenate(replaced).astype(np.int64)] = False
+        store = store.select(np.flatnonzero(keep))
+        names = [n for n, k in zip(names, keep) if k]
     return store, dataset.item_ids, names
 
 

@@ -7,19 +7,25 @@
 Every reader returns an :class:`InteractionDataset` with items remapped to ``1..N`` (0 is
 padding) and the original ids kept. Malformed input raises :class:`DataFormatError` naming the
 file and line.
+
+Logs (CSV, Parquet, ``.inter``) are parsed by Arrow into integer code columns
+(:mod:`rsir_pl.data.arrow_logs`) and grouped with NumPy (:mod:`rsir_pl.data.interactions`); a
+delimited file the fast path does not accept as it is goes through the row-by-row reader below,
+which words the error with its line (or reads what Arrow could not, such as quoted newlines).
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from rsir_pl.data import arrow_logs
 from rsir_pl.data.dataset import DataFormatError, InteractionDataset, remap_items
+from rsir_pl.data.interactions import InteractionColumns, k_core_mask, sorted_codes, to_dataset
 
 
 def read_sequence_file(path: str | Path, name: str | None = None) -> InteractionDataset:
@@ -82,34 +88,28 @@ def read_recbole_inter(path: str | Path, name: str | None = None, k_core: int = 
         raise FileNotFoundError(f"{path}: no such file")
     with path.open("r", encoding="utf-8") as fh:
         header = fh.readline()
-        if not header.strip():
-            raise DataFormatError(path, "file is empty (no header line)", 1)
-        # rstrip("\r\n"): files written on Windows would otherwise carry "\r" into the last column
-        fields = [h.split(":")[0].strip() for h in header.rstrip("\r\n").split("\t")]
-        missing = [c for c in ("user_id", "item_id") if c not in fields]
-        if missing:
-            raise DataFormatError(
-                path,
-                f"header lacks column(s) {', '.join(missing)}; found {', '.join(fields)} "
-                "(a RecBole .inter header looks like 'user_id:token\\titem_id:token\\ttimestamp:float')",
-                1,
-            )
-        iu, ii = fields.index("user_id"), fields.index("item_id")
-        it = fields.index("timestamp") if "timestamp" in fields else None
-        rows = []
-        for lineno, line in enumerate(fh, start=2):
-            if not line.strip():
-                continue
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) != len(fields):
-                raise DataFormatError(path, f"expected {len(fields)} tab-separated columns, found {len(cols)}", lineno)
-            ts = _parse_ts(cols[it], path, lineno) if it is not None else float(lineno)
-            rows.append(
-                (_need_id(cols[iu], "user_id", path, lineno), _need_id(cols[ii], "item_id", path, lineno), ts, lineno)
-            )
-    if not rows:
+    if not header.strip():
+        raise DataFormatError(path, "file is empty (no header line)", 1)
+    # rstrip("\r\n"): files written on Windows would otherwise carry "\r" into the last column
+    fields = [h.split(":")[0].strip() for h in header.rstrip("\r\n").split("\t")]
+    missing = [c for c in ("user_id", "item_id") if c not in fields]
+    if missing:
+        raise DataFormatError(
+            path,
+            f"header lacks column(s) {', '.join(missing)}; found {', '.join(fields)} "
+            "(a RecBole .inter header looks like 'user_id:token\\titem_id:token\\ttimestamp:float')",
+            1,
+        )
+    iu, ii = fields.index("user_id"), fields.index("item_id")
+    it = fields.index("timestamp") if "timestamp" in fields else None
+    columns = arrow_logs.read_delimited(
+        path, delimiter="\t", quoting=False, num_columns=len(fields), user=iu, item=ii, time=it
+    )
+    if columns is None:
+        columns = _columns_from_rows(_inter_rows(path, fields, iu, ii, it), timed=it is not None)
+    if len(columns) == 0:
         raise DataFormatError(path, "file has a header but no interactions")
-    return _from_rows(rows, name or path.stem, k_core, path, timed=it is not None)
+    return to_dataset(columns, name or path.stem, k_core, path)
 
 
 def read_interaction_log(
@@ -129,12 +129,16 @@ def read_interaction_log(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.suffix.lower() in (".parquet", ".pq"):
-        rows = _parquet_rows(path, user_col, item_col, time_col)
+        columns = arrow_logs.read_parquet(path, user_col, item_col, time_col)
     else:
-        rows = _csv_rows(path, user_col, item_col, time_col)
-    if not rows:
-        raise DataFormatError(path, "file has no interactions")
-    return _from_rows(rows, name or path.stem, k_core, path)
+        header = _csv_header(path, user_col, item_col, time_col)
+        iu, ii, it = header.index(user_col), header.index(item_col), header.index(time_col)
+        columns = arrow_logs.read_delimited(
+            path, delimiter=",", quoting=True, num_columns=len(header), user=iu, item=ii, time=it
+        )
+        if columns is None:
+            columns = _columns_from_rows(_csv_rows(path, user_col, item_col, time_col), timed=True)
+    return to_dataset(columns, name or path.stem, k_core, path)
 
 
 def read_any(path: str | Path, name: str | None = None, k_core: int = 5) -> InteractionDataset:
@@ -149,17 +153,11 @@ def read_any(path: str | Path, name: str | None = None, k_core: int = 5) -> Inte
 
 def k_core_filter(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
     """Boolean mask of interactions kept by iterative user/item ``k``-core filtering."""
-    keep = np.ones(len(users), dtype=bool)
     if k <= 1:
-        return keep
-    while True:
-        _, uinv, ucnt = np.unique(users[keep], return_inverse=True, return_counts=True)
-        _, iinv, icnt = np.unique(items[keep], return_inverse=True, return_counts=True)
-        ok = (ucnt[uinv] >= k) & (icnt[iinv] >= k)
-        if ok.all():
-            return keep
-        idx = np.flatnonzero(keep)
-        keep[idx[~ok]] = False
+        return np.ones(len(users), dtype=bool)
+    _, ucodes = np.unique(np.asarray(users), return_inverse=True)
+    _, icodes = np.unique(np.asarray(items), return_inverse=True)
+    return k_core_mask(ucodes.reshape(-1), icodes.reshape(-1), k)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -193,89 +191,59 @@ def _need_id(value: object, column: str, path: Path, lineno: object) -> str:
     return text
 
 
-def _csv_rows(path: Path, user_col: str, item_col: str, time_col: str) -> list[tuple]:
+def _csv_header(path: Path, user_col: str, item_col: str, time_col: str) -> list[str]:
+    """The stripped header of a CSV log; it must name the three columns (errors name line 1)."""
+    with path.open("r", encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), None)
+    if header is None:
+        raise DataFormatError(path, "file is empty (no header line)", 1)
+    header = [h.strip() for h in header]
+    missing = [c for c in (user_col, item_col, time_col) if c not in header]
+    if missing:
+        raise DataFormatError(path, f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}", 1)
+    return header
+
+
+# The row-by-row reference readers: used when the Arrow fast path meets anything unusual, they word
+# every error with its line, and read the files the fast path cannot (e.g. quoted newlines).
+def _csv_rows(path: Path, user_col: str, item_col: str, time_col: str) -> Iterator[tuple[str, str, float]]:
+    header = _csv_header(path, user_col, item_col, time_col)
+    iu, ii, it = header.index(user_col), header.index(item_col), header.index(time_col)
     with path.open("r", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DataFormatError(path, "file is empty (no header line)", 1)
-        header = [h.strip() for h in header]
-        missing = [c for c in (user_col, item_col, time_col) if c not in header]
-        if missing:
-            raise DataFormatError(path, f"header lacks column(s) {', '.join(missing)}; found {', '.join(header)}", 1)
-        iu, ii, it = header.index(user_col), header.index(item_col), header.index(time_col)
-        rows = []
+        next(reader)
         for lineno, cols in enumerate(reader, start=2):
             if not cols or all(not c.strip() for c in cols):
                 continue
             if len(cols) != len(header):
                 raise DataFormatError(path, f"expected {len(header)} columns, found {len(cols)}", lineno)
-            rows.append(
-                (
-                    _need_id(cols[iu], user_col, path, lineno),
-                    _need_id(cols[ii], item_col, path, lineno),
-                    _parse_ts(cols[it], path, lineno),
-                    lineno,
-                )
+            yield (
+                _need_id(cols[iu], user_col, path, lineno),
+                _need_id(cols[ii], item_col, path, lineno),
+                _parse_ts(cols[it], path, lineno),
             )
-    return rows
 
 
-def _parquet_rows(path: Path, user_col: str, item_col: str, time_col: str) -> list[tuple]:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(f"{path}: reading Parquet needs pyarrow (pip install 'rsir_pl[parquet]')") from exc
-    table = pq.read_table(path)
-    missing = [c for c in (user_col, item_col, time_col) if c not in table.column_names]
-    if missing:
-        raise DataFormatError(path, f"lacks column(s) {', '.join(missing)}; found {', '.join(table.column_names)}")
-    u = table.column(user_col).to_pylist()
-    i = table.column(item_col).to_pylist()
-    tcol = table.column(time_col)
-    if pa.types.is_timestamp(tcol.type):
-        # datetime objects are not floats; their integer encoding keeps the order
-        tcol = tcol.cast(pa.int64())
-    t = tcol.to_pylist()
-    rows = []
-    for r, (uu, ii, tt) in enumerate(zip(u, i, t, strict=True)):
-        where = f"row {r + 1}"
-        if tt is None or not isinstance(tt, (int, float)) or not math.isfinite(tt):
-            raise DataFormatError(path, f"missing or non-numeric timestamp {tt!r}", where)  # type: ignore[arg-type]
-        rows.append((_need_id(uu, user_col, path, where), _need_id(ii, item_col, path, where), float(tt), r + 1))
-    return rows
+def _inter_rows(path: Path, fields: list[str], iu: int, ii: int, it: int | None) -> Iterator[tuple[str, str, float]]:
+    with path.open("r", encoding="utf-8") as fh:
+        fh.readline()
+        for lineno, line in enumerate(fh, start=2):
+            if not line.strip():
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) != len(fields):
+                raise DataFormatError(path, f"expected {len(fields)} tab-separated columns, found {len(cols)}", lineno)
+            ts = _parse_ts(cols[it], path, lineno) if it is not None else float(lineno)
+            yield (_need_id(cols[iu], "user_id", path, lineno), _need_id(cols[ii], "item_id", path, lineno), ts)
 
 
-def _from_rows(rows: Iterable[tuple], name: str, k_core: int, path: Path, timed: bool = True) -> InteractionDataset:
-    """Chronological sequences from ``(user, item, time, row)`` tuples; ``timed`` keeps the times."""
-    rows = list(rows)
-    users = np.array([r[0] for r in rows], dtype=object)
-    items = np.array([r[1] for r in rows], dtype=object)
-    ts = np.array([r[2] for r in rows], dtype=np.float64)
-    order_in_file = np.array([r[3] for r in rows], dtype=np.int64)
-    keep = k_core_filter(users.astype(str), items.astype(str), k_core)
-    if not keep.any():
-        raise DataFormatError(path, f"no interaction survives {k_core}-core filtering")
-    users, items, ts, order_in_file = users[keep], items[keep], ts[keep], order_in_file[keep]
-    # chronological per user; the original row order is the stable tie-breaker
-    order = np.lexsort((order_in_file, ts, users.astype(str)))
-    users, items, ts = users[order], items[order], ts[order]
-    by_user: dict[str, list] = defaultdict(list)
-    times_by_user: dict[str, list] = defaultdict(list)
-    for u, i, t in zip(users, items, ts):
-        by_user[u].append(i)
-        times_by_user[u].append(t)
-    user_list = sorted(by_user)
-    seqs = [np.array(by_user[u], dtype=object) for u in user_list]
-    store, item_ids = remap_items(seqs, raw_item_ids=items)
-    if timed:
-        ts = np.concatenate([np.asarray(times_by_user[u], dtype=np.float64) for u in user_list])
-    return InteractionDataset(
-        name=name,
-        sequences=store,
-        num_items=len(item_ids) - 1,
-        item_ids=item_ids,
-        user_ids=np.array(user_list, dtype=object),
-        times=ts if timed else None,
-    )
+def _columns_from_rows(rows: Iterable[tuple[str, str, float]], timed: bool) -> InteractionColumns:
+    """Code columns from ``(user, item, time)`` tuples in file order."""
+    users, items, times = [], [], []
+    for u, i, t in rows:
+        users.append(u)
+        items.append(i)
+        times.append(t)
+    ukeys, ucodes = sorted_codes(users)
+    ikeys, icodes = sorted_codes(items)
+    return InteractionColumns(ukeys, ucodes, ikeys, icodes, np.asarray(times, dtype=np.float64), timed)

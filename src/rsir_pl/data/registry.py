@@ -8,6 +8,7 @@ against its SHA-256 before use.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.readers import read_any, read_sequence_file
-from rsir_pl.data.synthetic import SyntheticSpec, synthetic_dataset
+from rsir_pl.data.synthetic import SyntheticSpec, SyntheticWorld, synthetic_dataset, world_of_spec
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,17 @@ REGISTRY: dict[str, RegisteredDataset] = {
 SYNTHETIC = "synthetic"
 #: a small version of it for tests and demos that must finish in seconds
 SYNTHETIC_TINY = "synthetic-tiny"
-TINY_SPEC = SyntheticSpec(num_users=400, num_items=300, num_groups=10)
+TINY_SPEC = SyntheticSpec(num_users=400, num_items=240, num_groups=10)
+
+
+def known_world(name: str) -> SyntheticWorld | None:
+    """The generating world of an embedded dataset name (None for any other dataset)."""
+    key = name.lower()
+    if key == SYNTHETIC:
+        return world_of_spec(SyntheticSpec())
+    if key == SYNTHETIC_TINY:
+        return world_of_spec(TINY_SPEC)
+    return None
 
 
 def available() -> list[str]:
@@ -122,22 +133,32 @@ def locate(name: str, download: bool = True) -> Path:
                     f"with {entry.url}"
                 )
             return path
-    where = " or ".join(str(c.parent) for c in candidates)
+    looked = _places_looked(entry.filename)
+    fix = (
+        f"put {entry.filename} (sha256 {entry.sha256}) in a folder and export RSIR_DATA_DIR=/that/folder, "
+        f"or put it in {cache_dir()}"
+    )
     if not download:
         raise FileNotFoundError(
-            f"dataset {name!r}: {entry.filename} not found in {where}; download {entry.url} "
-            f"and put it in $RSIR_DATA_DIR (or {cache_dir()})"
+            f"dataset {name!r}: {entry.filename} not found; looked in {looked}; download {entry.url} and {fix}"
         )
     target = cache_dir() / entry.filename
     try:
         _download(entry.url, target, entry.sha256)
     except OSError as exc:
         raise FileNotFoundError(
-            f"dataset {name!r}: {entry.filename} not found in {where} and the download from "
-            f"{entry.url} failed ({exc}); with no network, copy the file into $RSIR_DATA_DIR "
-            f"(sha256 {entry.sha256})"
+            f"dataset {name!r}: {entry.filename} not found; looked in {looked}; downloading {entry.url} failed "
+            f"({exc}); {fix}"
         ) from exc
     return target
+
+
+def _places_looked(filename: str) -> str:
+    """Every place :func:`locate` looks, with the environment variables that decide them."""
+    data_dir = os.environ.get("RSIR_DATA_DIR")
+    first = f"{Path(data_dir) / filename} ($RSIR_DATA_DIR)" if data_dir else "$RSIR_DATA_DIR (it is unset)"
+    cache_var = "$RSIR_CACHE_DIR" if os.environ.get("RSIR_CACHE_DIR") else "the cache; $RSIR_CACHE_DIR is unset"
+    return f"{first} and {cache_dir() / filename} ({cache_var})"
 
 
 def _download(url: str, target: Path, sha256: str) -> None:
@@ -168,6 +189,8 @@ def load_dataset(name_or_path: str, k_core: int = 5, download: bool = True) -> I
     path = Path(name_or_path)
     if path.exists():
         return read_any(path, k_core=k_core)
+    close = difflib.get_close_matches(key, available(), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ValueError(
-        f"unknown dataset {name_or_path!r}: not a registered name ({', '.join(available())}) and no such file"
+        f"unknown dataset {name_or_path!r}: not a registered name ({', '.join(available())}) and no such file{hint}"
     )

@@ -22,6 +22,7 @@ AUG_POS = 7  # the position a reorder block starts at / an item is inserted at
 AUG_SHUFFLE = 8  # the permutation of a reorder block
 NOISE_POS = 9  # which slots of a noisy training sequence hold noise items
 NOISE_ITEM = 10  # the random catalogue item of a noise slot
+ASREP_PICK = 11  # the pseudo-prior item ASReP's reverse model samples at a step
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -53,6 +54,57 @@ def keyed_uniform(
             h = _mix(h + np.asarray(p).astype(np.int64).astype(np.uint64) * _GOLD + _GOLD)
     # top 53 bits -> double in [0, 1)
     return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def _to_signed(x: int) -> int:
+    """The int64 with the bit pattern of the uint64 ``x``."""
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+_TM1 = _to_signed(int(_M1))
+_TM2 = _to_signed(int(_M2))
+_TGOLD = _to_signed(int(_GOLD))
+
+
+def _lsr(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns (torch's ``>>`` is arithmetic)."""
+    return (x >> s) & ((1 << (64 - s)) - 1)
+
+
+def _mix_torch(x: torch.Tensor) -> torch.Tensor:
+    """:func:`_mix` on int64 tensors holding uint64 bit patterns (products wrap modulo 2^64)."""
+    x = x ^ _lsr(x, 30)
+    x = x * _TM1
+    x = x ^ _lsr(x, 27)
+    x = x * _TM2
+    return x ^ _lsr(x, 31)
+
+
+def keyed_uniform_torch(
+    seed: int,
+    iteration: int,
+    sequence: torch.Tensor,
+    attempt: torch.Tensor,
+    step: int,
+    purpose: int,
+) -> torch.Tensor:
+    """:func:`keyed_uniform` computed on the tensors' device, bit for bit (float64 in [0, 1)).
+
+    ``sequence`` and ``attempt`` are int64 tensors of one shape; the rest are Python ints. The
+    generator draws with it inside its decode loop, so no row ids travel to the host per step.
+    """
+    seq = sequence.to(torch.int64)
+    h = torch.full_like(seq, _TGOLD)
+    for p in (seed, iteration, seq, attempt.to(torch.int64), step, purpose):
+        h = _mix_torch(h + _times_gold(p) + _TGOLD)
+    return _lsr(h, 11).to(torch.float64) * (1.0 / (1 << 53))
+
+
+def _times_gold(p: int | torch.Tensor) -> int | torch.Tensor:
+    """``p * GOLD`` modulo 2^64, as int64 bit patterns."""
+    if isinstance(p, torch.Tensor):
+        return p * _TGOLD
+    return _to_signed(int(p) * int(_GOLD) % (1 << 64))
 
 
 def pick(values: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:

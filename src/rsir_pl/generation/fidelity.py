@@ -93,15 +93,21 @@ class AcceptAll:
         return torch.ones(values.shape[0], dtype=torch.bool, device=values.device)
 
 
+def faiss_membership(tau: int) -> MembershipCheck:
+    """The check of backend ``faiss``: a target among the tau ids IndexFlatIP returned."""
+    return MembershipCheck(tau, "faiss")
+
+
+def ivf_membership(tau: int) -> MembershipCheck:
+    """The check of backend ``faiss-ivf``: a target among the tau ids the clustered search returned."""
+    return MembershipCheck(tau, "faiss-ivf")
+
+
 def make_check(kind: str, tau: int) -> FidelityCheck:
-    """The check for a ``generation.fidelity`` backend name."""
-    if kind == "exact":
-        return RankThresholdCheck(tau)
-    if kind in ("faiss", "faiss-ivf"):
-        return MembershipCheck(tau, kind)
-    if kind == "none":
-        return AcceptAll(tau)
-    raise ValueError(f"generation.fidelity: unknown backend {kind!r}; choose exact, faiss, faiss-ivf or none")
+    """The check of the fidelity backend registered as ``kind`` (see :mod:`rsir_pl.plugins`)."""
+    from rsir_pl.plugins import fidelity_backend
+
+    return fidelity_backend(kind).make_check(tau)
 
 
 def tie_pessimistic_rank(scores: torch.Tensor, item: int) -> int:

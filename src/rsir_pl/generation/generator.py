@@ -81,7 +81,12 @@ class Candidates:
 
 @dataclass
 class GenerationResult:
-    """D'_{k+1} with the provenance of every sequence and the run's statistics."""
+    """D'_{k+1} with the provenance of every sequence and the run's statistics.
+
+    ``replaces[i]`` (ASReP only; None = all False) says that new sequence ``i`` replaces its
+    source, a real sequence of D_k, for training: the source stays in D_k unchanged (so D_k is
+    still a prefix of D_{k+1}) but no longer trains or seeds (``SequenceDataModule.replaced``).
+    """
 
     sequences: SequenceStore
     source: np.ndarray
@@ -90,13 +95,23 @@ class GenerationResult:
     stats: dict[str, Any]
     #: per sequence, the items its fidelity checks tested as targets (None without a check)
     targets: SequenceStore | None = None
+    replaces: np.ndarray | None = None
+
+    def replaced_sources(self) -> np.ndarray:
+        """Indices in D_k of the sequences this result replaces for training."""
+        if self.replaces is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self.source, dtype=np.int64)[np.asarray(self.replaces, dtype=bool)]
 
 
-def seed_indices(store: SequenceStore, config: GenerationConfig) -> np.ndarray:
-    """Sequences of D_k that seed generation: length >= 2, and real only if ``seed_from=real``."""
+def seed_indices(store: SequenceStore, config: GenerationConfig, skip: np.ndarray | None = None) -> np.ndarray:
+    """Sequences of D_k that seed generation: length >= 2, real only if ``seed_from=real``, and
+    not among ``skip`` (indices of sequences replaced for training, which seed nothing either)."""
     ok = store.lengths >= 2
     if config.seed_from == "real":
         ok &= store.generation == 0
+    if skip is not None and len(skip):
+        ok[np.asarray(skip, dtype=np.int64)] = False
     return np.flatnonzero(ok)
 
 
@@ -123,14 +138,16 @@ class Generator:
         rank: int = 0,
         world: int = 1,
         index: CatalogueIndex | None = None,
+        skip: np.ndarray | None = None,
     ) -> Candidates:
         """Decode every (seed, attempt) row of this rank's shard of the seeds (no filtering yet).
 
         ``held_out[u]`` are real user u's validation and test items: they are never fidelity
-        targets, whatever sequence of u's lineage seeds the attempt.
+        targets, whatever sequence of u's lineage seeds the attempt. ``skip``: indices of D_k
+        that seed nothing (sequences replaced for training, see :func:`seed_indices`).
         """
         cfg = self.config
-        seeds = seed_indices(store, cfg)[rank::world]
+        seeds = seed_indices(store, cfg, skip)[rank::world]
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -175,9 +192,11 @@ class Generator:
                     faults.point(f"generation:iter{self.iteration}")
                     if bar is not None:
                         bar.update(len(part.seq))
+                        # the same two counts the end-of-generation log line reports, before the
+                        # min_len, duplicate and cap filters
                         bar.set_postfix(
-                            accepted=int(counters["accepted_steps"]),
-                            kept=sum(int((p.accepted >= 1).sum()) for p in outputs),
+                            steps=int(counters["accepted_steps"]),
+                            candidates=sum(int((p.accepted >= 1).sum()) for p in outputs),
                         )
         finally:
             if bar is not None:
@@ -269,8 +288,9 @@ class Generator:
         accepted = torch.zeros(B, dtype=torch.long, device=device)
         stop = torch.from_numpy(stop_len).to(device)
         rows = torch.arange(B, device=device)
-        seq_t = torch.from_numpy(row_seq)
-        att_t = torch.from_numpy(row_att)
+        # the keys of each live row's random draws, kept on the device (no per-step host copy)
+        row_seq_t = torch.from_numpy(row_seq).to(device)
+        row_att_t = torch.from_numpy(row_att).to(device)
 
         emb = model.output_embeddings()
 
@@ -306,6 +326,9 @@ class Generator:
             alive = tgt.any(dim=1)
         else:
             alive = torch.ones(B, dtype=torch.bool, device=device)
+        # step counts stay on the device until the batch is done (a host read would sync each step)
+        proposed = torch.zeros((), dtype=torch.long, device=device)
+        accepted_steps = torch.zeros((), dtype=torch.long, device=device)
         step = 0
         while True:
             if not bool(alive.all()):
@@ -318,17 +341,16 @@ class Generator:
                 if keep.numel() == 0:
                     break
                 rows, S, tgt, pool, ctx, ctx_len = rows[keep], S[keep], tgt[keep], pool[keep], ctx[keep], ctx_len[keep]
+                row_seq_t, row_att_t = row_seq_t[keep], row_att_t[keep]
                 accepted, stop, h = accepted[keep], stop[keep], h[keep]
                 vals, ids, s_scores = vals[keep], ids[keep], s_scores[keep]
                 state = select_dec(state, keep)
             n = rows.numel()
             # ---- sample the next item from the current scores
             t = time.perf_counter()
-            r_np = rows.cpu().numpy()
-            sq, at = seq_t[r_np].numpy(), att_t[r_np].numpy()
-            u_pool = torch.from_numpy(draws.keyed_uniform(self.seed, self.iteration, sq, at, step, draws.POOL))
-            u_pick = torch.from_numpy(draws.keyed_uniform(self.seed, self.iteration, sq, at, step, draws.PICK))
-            exploit = (u_pool < cfg.p).to(device)
+            u_pool = draws.keyed_uniform_torch(self.seed, self.iteration, row_seq_t, row_att_t, step, draws.POOL)
+            u_pick = draws.keyed_uniform_torch(self.seed, self.iteration, row_seq_t, row_att_t, step, draws.PICK)
+            exploit = u_pool < cfg.p
             ex_v = s_scores.masked_fill(~pool, NEG_INF)
             kk = min(top_k, ex_v.shape[1])
             ex_v, ex_pos = torch.topk(ex_v, kk, dim=1)
@@ -366,8 +388,8 @@ class Generator:
                 t = time.perf_counter()
                 self._measure_agreement(h, S * check_tgt, ok & ~exhausted, has_cand & ~exhausted, counters)
                 counters["agreement_s"] = counters.get("agreement_s", 0.0) + time.perf_counter() - t
-            counters["proposed_steps"] += float(has_cand.sum())
-            counters["accepted_steps"] += float(ok.sum())
+            proposed = proposed + has_cand.sum()
+            accepted_steps = accepted_steps + ok.sum()
             # ---- accepted rows grow; the item leaves the targets (and the pool)
             pos_new = ctx_len.clamp(max=cfg.max_len - 1)
             ctx[torch.arange(n, device=device)[ok], pos_new[ok]] = item[ok]
@@ -382,6 +404,8 @@ class Generator:
                 alive &= tgt.any(dim=1)
             step += 1
 
+        counters["proposed_steps"] += float(proposed)
+        counters["accepted_steps"] += float(accepted_steps)
         rows_all = torch.cat(done_rows).cpu().numpy()
         order = np.argsort(rows_all, kind="stable")
         lens = torch.cat(done_len).cpu().numpy()[order]
@@ -513,7 +537,7 @@ def finalize(
         stats["agreement_with_exact"] = counters["agreement_equal"] / counters["agreement_checked"]
         stats["agreement_checked_steps"] = int(counters["agreement_checked"])
     targets = c.targets.select(idx) if c.targets is not None else None
-    return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats, targets)
+    return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats, targets=targets)
 
 
 # ---------------------------------------------------------------------------- targets

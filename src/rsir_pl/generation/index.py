@@ -8,7 +8,7 @@ decreasing score, with ``-inf`` / id 0 where fewer than ``k`` results exist.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -101,14 +101,38 @@ class FaissIVFIndex:
         return _faiss_search(self.index, h, k, self.num_items)
 
 
+#: the PyPI distributions that install the ``faiss`` package (each its own build of the same files)
+FAISS_DISTRIBUTIONS = ("faiss-cpu", "faiss-gpu", "faiss-gpu-cu12", "faiss-gpu-cu11")
+
+
+def installed_faiss_distributions() -> list[str]:
+    """The FAISS distributions pip installed here (more than one means they overwrote each other)."""
+    from importlib import metadata
+
+    found = []
+    for name in FAISS_DISTRIBUTIONS:
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
 def import_faiss():  # noqa: ANN201 - the faiss module
-    """Import faiss with a clear message when it is missing."""
+    """Import faiss with a clear message when it is missing or installed twice."""
+    dists = installed_faiss_distributions()
+    if len(dists) > 1:
+        raise ImportError(
+            f"{' and '.join(dists)} are both installed; they share the faiss/ package, so one has overwritten "
+            f"the other: pip uninstall {' '.join(dists)}, then install one ('rsir_pl[cpu]' or 'rsir_pl[gpu]')"
+        )
     try:
         import faiss
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "generation.fidelity=faiss/faiss-ivf needs FAISS: pip install faiss-cpu "
-            "(or 'rsir_pl[gpu]' for faiss-gpu on CUDA machines)"
+            "generation.fidelity=faiss/faiss-ivf needs FAISS: pip install 'rsir_pl[cpu]' (faiss-cpu), or "
+            "'rsir_pl[gpu]' (faiss-gpu) on CUDA machines; the default fidelity=exact needs neither"
         ) from exc
     return faiss
 
@@ -173,6 +197,21 @@ def _pad(v: torch.Tensor, i: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.
     return v, i
 
 
+def exact_index(item_emb: torch.Tensor, config: Any, device: str = "cpu", seed: int = 0) -> CatalogueIndex:
+    """The chunked exact torch index (backends ``exact`` and ``none``); lives where the table does."""
+    return ExactIndex(item_emb, getattr(config, "chunk_items", 65536))
+
+
+def faiss_flat_index(item_emb: torch.Tensor, config: Any, device: str = "cpu", seed: int = 0) -> CatalogueIndex:
+    """``faiss.IndexFlatIP`` (backend ``faiss``)."""
+    return FaissFlatIndex(item_emb, device)
+
+
+def faiss_ivf_index(item_emb: torch.Tensor, config: Any, device: str = "cpu", seed: int = 0) -> CatalogueIndex:
+    """Clustered ``faiss.IndexIVFFlat`` (backend ``faiss-ivf``) with ``config.nlist`` / ``nprobe``."""
+    return FaissIVFIndex(item_emb, config.nlist, config.nprobe, device, seed)
+
+
 def build_index(
     kind: str,
     item_emb: torch.Tensor,
@@ -183,11 +222,10 @@ def build_index(
     device: str = "cpu",
     seed: int = 0,
 ) -> CatalogueIndex:
-    """The index behind a fidelity backend name (exact and none use the chunked torch index)."""
-    if kind in ("exact", "none"):
-        return ExactIndex(item_emb, chunk_items)
-    if kind == "faiss":
-        return FaissFlatIndex(item_emb, device)
-    if kind == "faiss-ivf":
-        return FaissIVFIndex(item_emb, nlist, nprobe, device, seed)
-    raise ValueError(f"generation.fidelity: unknown backend {kind!r}")
+    """The index of the fidelity backend registered as ``kind`` (see :mod:`rsir_pl.plugins`)."""
+    from types import SimpleNamespace
+
+    from rsir_pl.plugins import fidelity_backend
+
+    settings = SimpleNamespace(chunk_items=chunk_items, nlist=nlist, nprobe=nprobe)
+    return fidelity_backend(kind).build_index(item_emb, settings, device, seed)

@@ -8,14 +8,23 @@ It fails loudly when:
 * a synthetic sequence does not start with the prefix of the seed it claims to come from, names
   a root user that does not exist, or carries an id outside the catalogue;
 * with a fidelity check (``fidelity_checked``): a validation or test item of a sequence's root user
-  could have been, or was recorded as, a fidelity target. See :func:`check_fidelity_targets`.
+  could have been, or was recorded as, a fidelity target. See :func:`check_fidelity_targets`;
+* a sequence that replaces a real one for training (ASReP) does not end with exactly that real
+  sequence, the user's training part, or replaces something other than a real sequence.
 
 The target check re-derives everything from what is saved (the seed ``D_k[source]``, the prefix
 length, the synthetic sequence, the users' held-out items read from the split's full sequences)
 plus the generator's record of the items its checks tested (``targets``); it never reuses the
-generator's masks. The fresh path (:mod:`rsir_pl.loop.callback`) and the resume path
-(:mod:`rsir_pl.loop.runner`) run the same checks: :func:`provenance_arrays` is what
+generator's masks. A fresh iteration and one resumed from its saved files
+(:mod:`rsir_pl.loop.iteration`) run the same checks: :func:`provenance_arrays` is what
 ``provenance.npz`` stores and :func:`saved_target_record` reads it back.
+
+For ASReP, :func:`check_reverse_data` also checks the reverse model's data before it trains: every
+sequence it trains, validates and tests on is the reversed training part of its user, so no
+validation or test item of the forward task reaches the reverse model, neither as a target nor
+as an input. Its pseudo-prior items may still coincide with a user's validation or test item:
+they are proposals of a model that never saw that item for that user, not targets chosen with it
+(the statistic ``held_out_in_prepended`` counts them).
 """
 
 from __future__ import annotations
@@ -51,12 +60,14 @@ def check_generated(
     *,
     targets: SequenceStore | None = None,
     fidelity_checked: bool = False,
+    replaces: np.ndarray | None = None,
 ) -> None:
     """Raise :class:`LeakageError` if D_{k+1} = ``d_next`` is not a clean extension of ``d_k``.
 
     ``fidelity_checked``: the generated sequences passed a fidelity check (RSIR with
     ``generation.fidelity`` other than none); their targets are then verified against ``targets``,
     the generator's per-sequence record of the items its checks tested (required).
+    ``replaces[i]`` marks new sequence ``i`` as the replacement of its source for training.
     """
     if not d_next.startswith(d_k):
         raise LeakageError("D_{k+1} does not contain D_k unchanged at its start")
@@ -66,23 +77,39 @@ def check_generated(
     real_rest = d_next.generation[len(d0) :] == 0
     if real_rest.any():
         raise LeakageError("real (generation 0) sequences appear after D_0")
-    new = d_next.select(np.arange(len(d_k), len(d_next)))
-    if len(new) == 0:
+    n_new = len(d_next) - len(d_k)
+    if n_new == 0:
         return
-    if len(source) != len(new) or len(prefix_len) != len(new):
+    # the generated part as views of d_next (no copy: D'_{k+1} can be several times D_k)
+    first = int(d_next.offsets[len(d_k)])
+    new_items = d_next.items[first:]
+    new_starts = d_next.offsets[len(d_k) : -1] - first
+    new_lengths = np.diff(d_next.offsets[len(d_k) :])
+    new_root = d_next.root[len(d_k) :]
+    if len(source) != n_new or len(prefix_len) != n_new:
         raise LeakageError("provenance arrays do not match the generated sequences")
-    if new.items.min() < 1 or new.max_item > split.num_items:
+    if len(new_items) and (new_items.min() < 1 or new_items.max() > split.num_items):
         raise LeakageError(f"generated item ids outside 1..{split.num_items}")
-    if new.root.min() < 0 or new.root.max() >= split.num_users:
+    if new_root.min() < 0 or new_root.max() >= split.num_users:
         raise LeakageError("generated sequences name a root user that does not exist")
-    if not np.array_equal(new.root, d_k.root[source]):
+    source = np.asarray(source, dtype=np.int64)
+    prefix_len = np.asarray(prefix_len, dtype=np.int64)
+    if source.min() < 0 or source.max() >= len(d_k):
+        raise LeakageError("a generated sequence names a seed that is not in D_k")
+    if not np.array_equal(new_root, d_k.root[source]):
         raise LeakageError("a generated sequence's root differs from its seed's root")
-    width = int(prefix_len.max())
-    seed_prefix = _prefixes(d_k, source, width)
-    gen_prefix = _prefixes(new, np.arange(len(new)), width)
-    cols = np.arange(width)[None, :] < prefix_len[:, None]
-    if not np.array_equal(seed_prefix[cols], gen_prefix[cols]):
+    # the first prefix_len items of every generated sequence equal its seed's, compared as one flat
+    # array of prefix items (memory in the prefixes' total length, not sequences x longest prefix)
+    if (prefix_len < 0).any() or (prefix_len > new_lengths).any() or (prefix_len > d_k.lengths[source]).any():
+        raise LeakageError("a generated sequence does not start with its seed's prefix (prefix longer than it)")
+    seed_prefix = d_k.items[_ranges(d_k.offsets[source], prefix_len)]
+    if not np.array_equal(seed_prefix, new_items[_ranges(new_starts, prefix_len)]):
         raise LeakageError("a generated sequence does not start with its seed's prefix")
+    if replaces is None and not fidelity_checked:
+        return
+    new = d_next.select(np.arange(len(d_k), len(d_next)))
+    if replaces is not None:
+        _check_replacements(new, d0, source, np.asarray(replaces, dtype=bool))
     if fidelity_checked:
         if targets is None:
             raise LeakageError(
@@ -202,7 +229,8 @@ def held_out_of(split: LeaveOneOutSplit) -> np.ndarray:
 
 def provenance_arrays(result: GenerationResult) -> dict[str, np.ndarray]:
     """The arrays ``provenance.npz`` stores for D'_{k+1}: source, attempt, prefix length, whether a
-    fidelity check ran and, if so, the per-sequence target record (CSR ``target_offsets``/``target_items``)."""
+    fidelity check ran and, if so, the per-sequence target record (CSR ``target_offsets``/``target_items``),
+    and ``replaces`` when new sequences replace their sources for training (ASReP)."""
     arrays = {
         "source": result.source,
         "attempt": result.attempt,
@@ -212,6 +240,8 @@ def provenance_arrays(result: GenerationResult) -> dict[str, np.ndarray]:
     if result.targets is not None:
         arrays["target_offsets"] = result.targets.offsets
         arrays["target_items"] = result.targets.items
+    if result.replaces is not None:
+        arrays["replaces"] = np.asarray(result.replaces, dtype=bool)
     return arrays
 
 
@@ -230,12 +260,41 @@ def saved_target_record(prov: Mapping[str, np.ndarray]) -> dict[str, Any]:
     return {"targets": targets, "fidelity_checked": bool(prov["fidelity_checked"])}
 
 
-def _prefixes(store: SequenceStore, index: np.ndarray, width: int) -> np.ndarray:
-    """First ``width`` items of each selected sequence, right-padded with 0."""
-    sub = store.select(index)
-    out = np.zeros((len(sub), width), dtype=np.int64)
-    lengths = np.minimum(sub.lengths, width)
-    rows = np.repeat(np.arange(len(sub)), lengths)
-    cols = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    out[rows, cols] = sub.items[np.repeat(sub.offsets[:-1], lengths) + cols]
-    return out
+def _check_replacements(new: SequenceStore, d0: SequenceStore, source: np.ndarray, replaces: np.ndarray) -> None:
+    """Each replacing sequence = some prepended items + exactly its source's real training part."""
+    if len(replaces) != len(new):
+        raise LeakageError("provenance arrays do not match the generated sequences")
+    rows = np.flatnonzero(replaces)
+    if len(rows) == 0:
+        return
+    src = source[rows]
+    if src.min() < 0 or src.max() >= len(d0):
+        raise LeakageError("a sequence replaces something other than a real training sequence")
+    if len(np.unique(src)) != len(src):
+        raise LeakageError("a real sequence is replaced twice")
+    real_len = d0.lengths[src]
+    new_len = new.lengths[rows]
+    if (new_len <= real_len).any():
+        raise LeakageError("a replacing sequence adds no item before its real sequence")
+    suffix = new.items[_ranges(new.offsets[rows + 1] - real_len, real_len)]
+    real = d0.items[_ranges(d0.offsets[src], real_len)]
+    if not np.array_equal(suffix, real):
+        raise LeakageError("a replacing sequence does not end with exactly its user's training part")
+
+
+def check_reverse_data(reverse: SequenceStore, split: LeaveOneOutSplit) -> None:
+    """Raise :class:`LeakageError` unless every sequence of the reverse model's data (its training
+    parts, validation and test targets all come from it) is its root user's training part
+    reversed: then no validation or test item of the forward task reaches the reverse model."""
+    d0 = split.train()
+    root = reverse.root
+    if len(root) and (root.min() < 0 or root.max() >= len(d0)):
+        raise LeakageError("the reverse data names a user that does not exist")
+    if not np.array_equal(reverse.lengths, d0.lengths[root]):
+        raise LeakageError("a reverse sequence is not as long as its user's training part")
+    lengths = reverse.lengths
+    # position j of a reverse sequence holds item (length - 1 - j) of the training part
+    pos = _ranges(np.zeros(len(root), dtype=np.int64), lengths)
+    expected = d0.items[np.repeat(d0.offsets[root + 1] - 1, lengths) - pos]
+    if not np.array_equal(reverse.items, expected):
+        raise LeakageError("the reverse data is not the users' training parts reversed")

@@ -2,8 +2,11 @@
 when it reaches that named point (a real, unclean death: no cleanup handlers run);
 ``RSIR_TERM_AT=<point>`` sends it SIGTERM there instead (what a scheduler or ``kill`` sends).
 
-Points: ``train:iter<k>:epoch<e>`` (after validation of epoch e of fit k) and
-``generation:iter<k>`` (after the first batch of rows of iteration k's generation).
+Points: ``train:iter<k>:epoch<e>`` (after validation of epoch e of fit k),
+``generation:iter<k>`` (after the first batch of rows of iteration k's generation), and the step
+boundaries of an iteration (:mod:`rsir_pl.loop.iteration`): ``iter<k>:weights`` (loss weights
+saved), ``iter<k>:model`` (f_k saved at fit end, before it generates), ``iter<k>:generated``
+(D'_{k+1} saved) and ``iter<k>:tested`` (metrics saved).
 """
 
 from __future__ import annotations

@@ -102,6 +102,10 @@ class RunDir:
         """True when ``rel`` is in the manifest and its file exists (contents checked on read)."""
         return rel in self._manifest and (self.path / rel).exists()
 
+    def recorded(self) -> list[str]:
+        """Every file recorded in the manifest (relative paths, sorted)."""
+        return sorted(self._manifest)
+
     def read_bytes(self, rel: str) -> bytes:
         """Read ``rel`` after checking it against the manifest."""
         p = self.path / rel

@@ -22,6 +22,7 @@ from torch import nn
 from rsir_pl.config import ModelConfig
 from rsir_pl.metrics import FullRankingMetrics, target_rank
 from rsir_pl.models import losses as L_
+from rsir_pl.models.schedule import build_scheduler
 
 #: the torch class of each name in ``config.OPTIMIZERS``
 _OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -119,6 +120,8 @@ class SequentialRecommender(L.LightningModule):
         targets = target[valid]
         per_target = self.next_item_losses(h[valid], targets)
         synthetic = batch["synthetic"].view(-1, 1).expand_as(target)[valid]
+        if self.config.synthetic_loss == "idl" and bool(synthetic.any()):
+            per_target = torch.where(synthetic, L_.inverse_dual_loss(per_target), per_target)
         sample_weight = None
         if self.config.generation_decay is not None and "generation" in batch:
             gen = batch["generation"].view(-1, 1).expand_as(target)[valid]
@@ -127,6 +130,8 @@ class SequentialRecommender(L.LightningModule):
             iw = self.item_weight.to(per_target.device)[targets]
             sample_weight = iw if sample_weight is None else sample_weight.to(iw.device) * iw
         loss = L_.weighted_mean(per_target, synthetic, self.real_weight, sample_weight)
+        if "loss_scale" in batch:
+            loss = loss * batch["loss_scale"].to(loss.dtype)
         extra = self.extra_loss(batch, h)
         if extra is not None:
             self.log("train/extra_loss", extra, on_step=False, on_epoch=True, batch_size=len(target))
@@ -134,13 +139,19 @@ class SequentialRecommender(L.LightningModule):
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(target))
         return loss
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return _OPTIMIZER_CLASSES[self.config.optimizer](
+    def configure_optimizers(self) -> Any:
+        optimizer = _OPTIMIZER_CLASSES[self.config.optimizer](
             self.parameters(),
             lr=self.config.lr,
             betas=(0.9, self.config.adam_beta2),
             weight_decay=self.config.weight_decay,
         )
+        c = self.config
+        if c.lr_schedule is None:
+            return optimizer
+        total = self.trainer.estimated_stepping_batches if c.lr_schedule == "cosine" else 0
+        scheduler = build_scheduler(optimizer, c.lr_schedule, c.lr_warmup_steps, total, c.lr_min_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ------------------------------------------------------------------ evaluation
     def ranking_scores(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -171,6 +182,43 @@ class SequentialRecommender(L.LightningModule):
         values = self.test_metrics.compute()
         self.log_dict({f"test/{k}": v.float() for k, v in values.items()})
         self.test_metrics.reset()
+
+    # ------------------------------------------------------------------ inference
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Top-``batch["k"]`` items of every row, best first: ``items`` (internal ids) and
+        ``scores`` ``[B, min(k, N)]``, with ``row`` passed through. The batch has the layout of a
+        test batch (see :func:`rsir_pl.inference.recommend.query_batch`): items given in
+        ``hist_rows``/``hist_items`` are excluded; a slot left without an item scores -inf."""
+        scores = self.ranking_scores(batch)
+        top = torch.topk(scores, min(int(batch["k"]), self.num_items), dim=1)
+        return {"row": batch["row"], "items": top.indices, "scores": top.values}
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: Any = None,
+        **kwargs: Any,
+    ) -> SequentialRecommender:
+        """Rebuild a saved model with its exact architecture: from an rsir_pl ``model.pt``
+        (formats 1 and 2), a Lightning checkpoint (``Trainer.save_checkpoint``) or a run
+        directory (its last trained iteration). Called on a backbone class, the checkpoint must
+        hold that backbone. ``map_location`` moves the model (a device or device string)."""
+        from rsir_pl.inference.checkpoint import load_checkpoint
+
+        if hparams_file is not None or kwargs:
+            raise TypeError(
+                "load_from_checkpoint: the checkpoint holds every setting; hparams_file and overrides "
+                f"are not supported (got {['hparams_file'] * (hparams_file is not None) + list(kwargs)})"
+            )
+        model = load_checkpoint(checkpoint_path).model
+        if not isinstance(model, cls):
+            raise TypeError(f"{checkpoint_path}: holds a {type(model).__name__} model, not a {cls.__name__}")
+        if isinstance(map_location, (str, torch.device)):
+            model = model.to(map_location)
+        return model
 
     # ------------------------------------------------------------------ helpers
     def _init_weights(self) -> None:

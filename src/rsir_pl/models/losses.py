@@ -53,6 +53,22 @@ def bce_one_negative(
     return F.softplus(-pos) + F.softplus(negl)
 
 
+def inverse_dual_loss(positive_loss: torch.Tensor) -> torch.Tensor:
+    """Inverse Dual Loss of targets whose label is uncertain (arXiv 2311.08302, sec. 3.1.2).
+
+    ``positive_loss = -log p`` is a softmax loss of the target as a positive; its negative loss is
+    ``-log(1 - p)``. The two are mixed with weights inversely proportional to their magnitudes
+    (``w+ = l- / (l+ + l-)``, ``w- = l+ / (l+ + l-)``, not differentiated), so the label the model
+    already finds likelier is the one mostly trained.
+    """
+    p = torch.exp(-positive_loss).clamp(max=1.0 - 1e-6)
+    negative_loss = -torch.log1p(-p)
+    with torch.no_grad():
+        total = (positive_loss + negative_loss).clamp(min=1e-12)
+        w_pos, w_neg = negative_loss / total, positive_loss / total
+    return w_pos * positive_loss + w_neg * negative_loss
+
+
 def golden_real_weight(real_targets: int, synthetic_targets: int) -> float:
     """w* = (sqrt(k^2 + 4k) - k) / 2 with k = real / synthetic targets (1/phi at k = 1)."""
     if synthetic_targets <= 0:

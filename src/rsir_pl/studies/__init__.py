@@ -16,6 +16,10 @@ data               density and ApEn' per iteration, RSIR vs Insertion          (
 weighting          loss weighting of synthetic data over K iterations          null, 0.8, golden,
                    (``synthetic_weight`` values or ``model.*`` mappings)       decay 0.5, adaptive
 leakage            implausible share of generated steps (synthetic data only)  tau [5, 20, 100]
+tune               RSIR settings chosen on validation NDCG@10 (one base, one   tau [10, 20] x
+                   iteration per setting); the choice's test result once       p [0.5, 1.0]
+asrep              base, ASReP, RSIR and ASReP+RSIR on one base, each with     [asrep, rsir,
+                   its paired CI against the base and against each other       asrep+rsir]
 =================  ==========================================================  ==================
 """
 
@@ -29,7 +33,7 @@ from rsir_pl.config import ConfigError, RunConfig
 
 
 def _registry() -> dict[str, Callable[[RunConfig, Any], Path]]:
-    from rsir_pl.studies import data, iterations, leakage, noise, sweep, weak_to_strong, weighting
+    from rsir_pl.studies import asrep, data, iterations, leakage, noise, sweep, tune, weak_to_strong, weighting
 
     return {
         "iterations": iterations.run,
@@ -40,11 +44,13 @@ def _registry() -> dict[str, Callable[[RunConfig, Any], Path]]:
         "data": data.run,
         "weighting": weighting.run,
         "leakage": leakage.run,
+        "tune": tune.run,
+        "asrep": asrep.run,
     }
 
 
 #: every study name run_study accepts
-STUDIES = ("iterations", "tau", "p", "noise", "weak-to-strong", "data", "weighting", "leakage")
+STUDIES = ("iterations", "tau", "p", "noise", "weak-to-strong", "data", "weighting", "leakage", "tune", "asrep")
 
 
 def run_study(name: str, base_config: RunConfig, grid: Any = None) -> Path:

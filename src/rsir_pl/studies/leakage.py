@@ -16,8 +16,8 @@ import numpy as np
 
 from rsir_pl.config import ConfigError, RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
-from rsir_pl.data.registry import SYNTHETIC, SYNTHETIC_TINY, TINY_SPEC
-from rsir_pl.data.synthetic import SyntheticSpec, SyntheticWorld
+from rsir_pl.data.registry import SYNTHETIC, SYNTHETIC_TINY, known_world
+from rsir_pl.data.synthetic import SyntheticWorld
 from rsir_pl.generation.plausibility import plausibility_summary
 from rsir_pl.loop.rundir import RunDir
 from rsir_pl.studies import common as C
@@ -27,11 +27,9 @@ DEFAULT = [5, 20, 100]
 
 def world_of(dataset: str) -> SyntheticWorld:
     """The generating world of an embedded dataset (ConfigError for any other dataset)."""
-    key = dataset.lower()
-    if key == SYNTHETIC:
-        return SyntheticWorld(SyntheticSpec())
-    if key == SYNTHETIC_TINY:
-        return SyntheticWorld(TINY_SPEC)
+    world = known_world(dataset)
+    if world is not None:
+        return world
     raise ConfigError(
         f"study leakage needs the embedded dataset ({SYNTHETIC} or {SYNTHETIC_TINY}), whose true "
         f"distribution is known; got {dataset!r}"

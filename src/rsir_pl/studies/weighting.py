@@ -4,7 +4,8 @@ iterations (RSIR-SPEC §7b).
 A grid entry is a ``model.synthetic_weight`` value (null pools every target, the paper's code; a
 number w in (0, 1] gives w * mean(real) + (1 - w) * mean(synthetic); ``golden`` weighs real data
 1/phi) or a mapping of other ``model.*`` weighting overrides, e.g. ``{generation_decay: 0.5}``
-(synthetic targets of generation g weigh 0.5^(g-1)) or ``{item_weighting: adaptive}`` (a
+(synthetic targets of generation g weigh 0.5^(g-1)), ``{synthetic_loss: idl}`` (Inverse Dual Loss on
+synthetic targets) or ``{item_weighting: adaptive}`` (a
 sparsity-adaptive per-item weight). Entries are validated by building a ``ModelConfig``, so
 options added there later work here unchanged.
 """
@@ -18,7 +19,14 @@ from typing import Any
 from rsir_pl.config import ConfigError, RunConfig
 from rsir_pl.studies import common as C
 
-DEFAULT: list[Any] = [None, 0.8, "golden", {"generation_decay": 0.5}, {"item_weighting": "adaptive"}]
+DEFAULT: list[Any] = [
+    None,
+    0.8,
+    "golden",
+    {"generation_decay": 0.5},
+    {"item_weighting": "adaptive"},
+    {"synthetic_loss": "idl"},
+]
 
 
 def option_label(w: Any) -> str:

@@ -5,6 +5,10 @@
     rsir data stats beauty
     rsir data export --run_dir runs/x --iteration 1 --format inter --out toys_rsir.inter
     rsir study iterations --config configs/sasrec/synthetic.yaml
+    rsir tune --config configs/sasrec/toys.yaml --grid '{generation.tau: [10, 20]}'
+    rsir recommend --model runs/x --users u1 u2 --k 10 --out recs.csv
+    rsir evaluate --model runs/x/iter_1/model.pt --data toys
+    rsir serve --model runs/x --port 8000
 
 Config files stack (``--config a.yaml --config b.yaml``, later wins) and any option can be set
 on the command line with its dotted name (``--trainer.devices=2 --generation.tau=10``).
@@ -19,55 +23,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser
-
-from rsir_pl.config import GENERATION_PRESETS, ConfigError, RunConfig
-
-
-def _run_parser(description: str, iterations_default: int | None) -> ArgumentParser:
-    p = ArgumentParser(description=description)
-    p.add_argument("--config", action=ActionConfigFile, help="YAML config file(s); later files override earlier ones")
-    p.add_class_arguments(RunConfig, nested_key=None)
-    # presets fill these only when they are left unset
-    p.set_defaults({f"generation.{k}": None for k in GENERATION_PRESETS["paper"]})
-    if iterations_default is not None:
-        p.set_defaults({"iterations": iterations_default})
-    return p
-
-
-def build_parser() -> ArgumentParser:
-    """The full ``rsir`` parser."""
-    parser = ArgumentParser(prog="rsir", description="Recursive self-improving sequential recommendation")
-    parser.add_argument("--log_level", default="INFO", help="logging level")
-    sub = parser.add_subcommands(required=True, dest="command")
-    sub.add_subcommand(
-        "fit", _run_parser("Train and test one model (iteration 0 only).", 0), help="train and test one model"
-    )
-    sub.add_subcommand(
-        "self-improve",
-        _run_parser("Run or resume the RSIR loop for K iterations.", None),
-        help="run or resume the RSIR loop",
-    )
-
-    data = ArgumentParser(description="Dataset utilities")
-    sub.add_subcommand("data", data, help="dataset utilities")
-    data_sub = data.add_subcommands(required=True, dest="data_command")
-    stats = ArgumentParser(description="Users, items, interactions, mean length and sparsity of a dataset")
-    stats.add_argument("name", help="registered name (synthetic, beauty, toys, sports, yelp) or a file path")
-    stats.add_argument("--k_core", type=int, default=5)
-    data_sub.add_subcommand("stats", stats, help="print dataset statistics")
-    export = ArgumentParser(description="Write D_k of a run in a format other tools read")
-    export.add_argument("--run_dir", required=True)
-    export.add_argument("--iteration", type=int, required=True, help="k: export D_k (0 = real data only)")
-    export.add_argument("--format", choices=["sequences", "inter"], default="sequences")
-    export.add_argument("--out", required=True, help="output file")
-    data_sub.add_subcommand("export", export, help="export an augmented dataset")
-
-    study = _run_parser("Run a study (a grid of self-improvement runs) and write its table and plot.", None)
-    study.add_argument("name", help="iterations | tau | p | noise | weak-to-strong | data | weighting | leakage")
-    study.add_argument("--grid", type=Any, default=None, help="override the study's grid (a YAML list)")
-    sub.add_subcommand("study", study, help="run one of the paper's studies")
-    return parser
+from rsir_pl.cli.inference import run_evaluate, run_recommend, run_serve
+from rsir_pl.cli.parsers import build_parser
+from rsir_pl.config import ConfigError, RunConfig
 
 
 def _run_config(ns: Any) -> RunConfig:
@@ -145,6 +103,18 @@ def _dispatch(ns: Any) -> int:
         out = run_study(st.name, config, grid=st.grid)
         print(f"study {st.name}: table and plot in {out}")
         return 0
+    if cmd == "tune":
+        from rsir_pl.studies import run_study
+
+        out = run_study("tune", _run_config(ns.tune), grid=ns.tune.grid)
+        print((out / "study.md").read_text(encoding="utf-8"))
+        return 0
+    if cmd == "recommend":
+        return run_recommend(ns.recommend)
+    if cmd == "evaluate":
+        return run_evaluate(ns.evaluate)
+    if cmd == "serve":
+        return run_serve(ns.serve)
     raise ConfigError(f"unknown command {cmd!r}")
 
 
@@ -164,11 +134,15 @@ def _data_stats(name: str, k_core: int) -> int:
 
 
 def _print_records(records: list[dict[str, Any]], config: RunConfig) -> None:
-    from rsir_pl.loop.results import to_markdown
+    from rsir_pl.loop.results import to_markdown, verdict_text
 
     print(to_markdown(records))
-    print(f"results: {os.path.join(config.run_dir, 'results.csv')} and results.png")
+    print(f"results: {os.path.join(config.run_dir, 'results.csv')} and results.png\n")
+    print(verdict_text(records))
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,205 @@
+"""``rsir tune``: choose RSIR's settings on validation, then report the choice's test result once.
+
+The base model (iteration 0) trains once, in ``<run_dir>/tune/base``. Every setting of the grid
+runs one RSIR iteration on top of that base (``base_from``) in its own run directory. The setting
+whose student has the highest best validation NDCG@10 is selected; only then is its test result
+read, with the paired per-user CI against the same base. The report lists every setting's
+validation score and the selected setting's test metrics, and says plainly when no setting beats
+the base on validation (then the base is what a user should keep).
+
+A grid is a mapping of dotted options to lists (their Cartesian product) or a list of mappings
+(explicit settings)::
+
+    {generation.tau: [10, 20], generation.p: [0.5, 1.0]}
+    [{generation.p: 1.0}, {generation.p: 0.5, model.synthetic_weight: 0.8}]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rsir_pl.config import ConfigError, RunConfig
+from rsir_pl.studies import common as C
+
+#: the default grid: the fidelity threshold and the exploitation probability, the two settings the
+#: paper's sensitivity study varies (4 one-iteration fits)
+DEFAULT_GRID: dict[str, list[Any]] = {"generation.tau": [10, 20], "generation.p": [0.5, 1.0]}
+
+#: sections whose options a tuning grid may set (the base is shared, so only settings that act
+#: after iteration 0: generation, and the model's weighting of synthetic targets)
+TUNABLE_SECTIONS = ("generation", "model")
+TUNABLE_MODEL_KEYS = ("synthetic_weight", "generation_decay", "synthetic_loss")
+
+
+def expand_grid(grid: Any) -> list[dict[str, Any]]:
+    """The list of settings (each a dict of dotted option -> value) a grid describes."""
+    if grid is None:
+        grid = DEFAULT_GRID
+    if isinstance(grid, Mapping):
+        if not grid:
+            raise ConfigError("tune: --grid must not be empty")
+        keys = list(grid)
+        values = []
+        for k in keys:
+            v = grid[k]
+            if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or not v:
+                raise ConfigError(f"tune: grid option {k} needs a non-empty list of values (got {v!r})")
+            values.append(list(v))
+        settings = [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+    elif isinstance(grid, Sequence) and not isinstance(grid, (str, bytes)) and grid:
+        settings = []
+        for i, s in enumerate(grid):
+            if not isinstance(s, Mapping):
+                raise ConfigError(f"tune: grid entry {i} must be a mapping of options (got {s!r})")
+            settings.append(dict(s))
+    else:
+        raise ConfigError(f"tune: --grid must be a mapping of option lists or a list of settings (got {grid!r})")
+    for s in settings:
+        for key in s:
+            _check_key(key)
+    return settings
+
+
+def _check_key(key: str) -> None:
+    section, _, name = key.partition(".")
+    if section not in TUNABLE_SECTIONS or not name:
+        raise ConfigError(
+            f"tune: grid option {key!r} must be generation.<name> or model.<name> "
+            "(the base model is shared, so only settings that act after iteration 0 can be tuned)"
+        )
+    if section == "model" and name not in TUNABLE_MODEL_KEYS:
+        raise ConfigError(
+            f"tune: grid option {key!r}: of the model section only "
+            f"{', '.join(TUNABLE_MODEL_KEYS)} act after iteration 0"
+        )
+
+
+def label(setting: Mapping[str, Any]) -> str:
+    """``tau=10,p=0.5``: a setting's short name (option names without their section)."""
+    return ",".join(f"{k.partition('.')[2]}={v}" for k, v in setting.items()) or "config"
+
+
+def run(base: RunConfig, grid: Any = None) -> Path:
+    """Train the base once, one RSIR iteration per setting, select by validation; returns the
+    directory holding ``study.md``, ``study.json`` and ``study.png``."""
+    settings = expand_grid(grid)
+    path = C.study_path(base, "tune")
+    base_cfg = C.derive(base, path / "base", iterations=0)
+    labels = [label(s) for s in settings]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"tune: the grid holds the same setting twice ({labels})")
+    base_records = C.run_grid([("base", base_cfg, None)])["base"]
+    runs = []
+    for lab, s in zip(labels, settings):
+        sections: dict[str, dict[str, Any]] = {}
+        for key, value in s.items():
+            section, _, name = key.partition(".")
+            sections.setdefault(section, {})[name] = value
+        cfg = C.derive(base, path / C.slug(lab), iterations=1, share_base=False, **sections)
+        cfg = dataclasses.replace(cfg, base_from=str(path / "base"))
+        runs.append((lab, cfg, None))
+    records = C.run_grid(runs)
+    base_val = base_records[0].get("fit", {}).get("best_val_ndcg@10")
+    rows = []
+    for lab in labels:
+        rec = records[lab][1]
+        gen = records[lab][0].get("generation") or {}
+        rows.append(
+            {
+                "setting": lab,
+                "val NDCG@10": rec.get("fit", {}).get("best_val_ndcg@10"),
+                "val vs base": _rel(rec.get("fit", {}).get("best_val_ndcg@10"), base_val),
+                "generated": gen.get("kept_sequences"),
+                "acceptance": gen.get("acceptance_rate"),
+            }
+        )
+    best = max(range(len(rows)), key=lambda i: rows[i]["val NDCG@10"] or float("-inf"))
+    for i, row in enumerate(rows):
+        row["selected"] = "*" if i == best else ""
+    chosen = records[labels[best]][1]
+    beats_base = base_val is None or (rows[best]["val NDCG@10"] or 0.0) > base_val
+    selected = {
+        "setting": settings[best],
+        "label": labels[best],
+        "val NDCG@10": rows[best]["val NDCG@10"],
+        "base val NDCG@10": base_val,
+        "beats base on validation": beats_base,
+        "test": chosen["test"],
+        "base test": base_records[0]["test"],
+        "vs_base": chosen.get("vs_base"),
+        "run_dir": str(path / C.slug(labels[best])),
+    }
+    table = C.md_table(
+        ["setting", "val NDCG@10", "val vs base", "generated", "acceptance", "selected"],
+        [{"setting": "base (no RSIR)", "val NDCG@10": base_val}, *rows],
+        percent=["val vs base"],
+        verbatim=["setting"],
+    )
+    notes = [
+        "Selection uses validation only: `val NDCG@10` is each student's best validation NDCG@10 "
+        "(early stopping); `*` marks the setting with the highest one.",
+        "",
+        selected_text(selected),
+    ]
+    return C.write_study(
+        path,
+        "tune",
+        base,
+        settings,
+        table,
+        C.try_plot(lambda: _plot(base, rows, base_val)),
+        {"rows": rows, "selected": selected},
+        {"base": base_records, **records},
+        "RSIR settings chosen on validation",
+        notes,
+    )
+
+
+def selected_text(selected: Mapping[str, Any]) -> str:
+    """The report's conclusion: the selected setting, its test result and CI against the base."""
+    t, b, vs = selected["test"], selected["base test"], selected.get("vs_base") or {}
+    parts = [f"Selected on validation: `{selected['label']}`."]
+    if not selected["beats base on validation"]:
+        parts.append(
+            f"No setting beats the base on validation ({selected['val NDCG@10']:.5f} <= "
+            f"{selected['base val NDCG@10']:.5f}): keep the base model."
+        )
+    for m, name in (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10")):
+        c = vs.get(m)
+        ci = ""
+        if c:
+            ci = f" ({100 * c['relative']:+.2f}%, 95% CI [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], "
+            ci += f"p={c['p_value']:.3g})"
+        parts.append(f"Test {name}: base {b[m]:.5f} -> {t[m]:.5f}{ci}.")
+    return " ".join(parts)
+
+
+def _rel(v: float | None, base: float | None) -> float | None:
+    if v is None or not base:
+        return None
+    return v / base - 1.0
+
+
+def _plot(base: RunConfig, rows: list[dict[str, Any]], base_val: float | None) -> bytes:
+    fig, axes = C.figure(1, width=max(4.6, 1.1 * len(rows)))
+    ax = axes[0]
+    xs = list(range(len(rows)))
+    ax.bar(xs, [r["val NDCG@10"] or 0.0 for r in rows], color=["C1" if r["selected"] else "C0" for r in rows])
+    if base_val is not None:
+        ax.axhline(base_val, color="k", ls=":", label="base")
+        ax.legend(fontsize=8)
+    vals = [r["val NDCG@10"] for r in rows if r["val NDCG@10"] is not None] + ([base_val] if base_val else [])
+    if vals:
+        lo, hi = min(vals), max(vals)
+        pad = max(hi - lo, 1e-4)
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([r["setting"] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("best validation NDCG@10")
+    ax.set_title(f"{base.model.backbone} on {base.data.dataset}: RSIR settings (selected in orange)")
+    ax.grid(alpha=0.3, axis="y")
+    return C.png(fig)
