@@ -91,8 +91,13 @@ UNITS = (
     ),
     Unit("src/rsir_pl/generation/fidelity.py", (), ("tests/test_fidelity.py", "tests/test_generator.py")),
     Unit(
+        "src/rsir_pl/generation/targets.py",
+        (),
+        ("tests/test_targets.py", "tests/test_generator.py", "tests/test_leakage.py"),
+    ),
+    Unit(
         "src/rsir_pl/generation/generator.py",
-        ("initial_targets", "step_targets", "tested_items", "_first_occurrences", "Generator._prefix_lengths"),
+        ("Generator._prefix_lengths",),
         ("tests/test_generator.py", "tests/test_leakage.py"),
     ),
     Unit(
@@ -157,25 +162,25 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "item id exactly",
     ),
     Equivalent(
-        "rsir_pl.generation.generator._first_occurrences",
+        "rsir_pl.generation.targets.first_occurrences",
         'kind="stable"',
         'kind="STABLE"',
         "numpy reads the sort kind case-insensitively",
     ),
     Equivalent(
-        "rsir_pl.generation.generator._first_occurrences",
+        "rsir_pl.generation.targets.first_occurrences",
         "np.argsort(S, axis=1, ",
         'np.argsort(S, kind="stable")',
         "argsort's default axis -1 is axis 1 of the 2-D seed matrix",
     ),
     Equivalent(
-        "rsir_pl.generation.generator._first_occurrences",
+        "rsir_pl.generation.targets.first_occurrences",
         "np.take_along_axis(S, order, axis=1)",
         "np.take_along_axis(S, order, )",
         "take_along_axis's default axis -1 is axis 1 of the 2-D seed matrix",
     ),
     Equivalent(
-        "rsir_pl.generation.generator.tested_items",
+        "rsir_pl.generation.targets.tested_items",
         ".max), axis=1)",
         ".max), )",
         "sort's default axis -1 is axis 1 of the 2-D [rows, positions] matrix",

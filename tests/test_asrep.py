@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from rsir_pl import faults
 from rsir_pl.baselines import reverse
 from rsir_pl.baselines.asrep import decode_pseudo_prior, prepend_pseudo_prior, pseudo_prior_counts
 from rsir_pl.baselines.reverse import ReverseModel, reverse_datamodule, reversed_parts
@@ -23,7 +24,6 @@ from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.export import build_run_store
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation.leakage import LeakageError, check_generated
-from rsir_pl.loop import faults
 from rsir_pl.loop.callback import generate_for_next_iteration
 from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model

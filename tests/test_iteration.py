@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsir_pl.loop import faults
+from rsir_pl import faults
 from rsir_pl.loop.callback import GenerationStep
 from rsir_pl.loop.rundir import RunDir
 from rsir_pl.loop.runner import self_improve

@@ -20,88 +20,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 
+from rsir_pl import faults
 from rsir_pl.config import GenerationConfig
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation import draws
 from rsir_pl.generation.fidelity import FidelityCheck, make_check
 from rsir_pl.generation.index import CatalogueIndex, build_index, resolve_index_device
-from rsir_pl.loop import faults
+from rsir_pl.generation.result import Candidates, GenerationResult, finalize
+from rsir_pl.generation.targets import first_occurrences, initial_targets, step_targets, tested_items
 from rsir_pl.models.base import SequentialRecommender
+from rsir_pl.plugins import fidelity_backend
+
+__all__ = ["Candidates", "GenerationResult", "Generator", "finalize", "seed_indices"]
 
 log = logging.getLogger(__name__)
 
 NEG_INF = float("-inf")
-
-
-@dataclass
-class Candidates:
-    """Raw rows a generator produced (before duplicate removal and capping)."""
-
-    seq: np.ndarray
-    attempt: np.ndarray
-    prefix_len: np.ndarray
-    accepted: np.ndarray
-    sequences: SequenceStore
-    counters: dict[str, float] = field(default_factory=dict)
-    #: per row, the seed items its fidelity checks tested as targets (None without a check)
-    targets: SequenceStore | None = None
-
-    @classmethod
-    def concat(cls, parts: Iterable[Candidates]) -> Candidates:
-        """Merge parts (e.g. DDP shards) and sort rows by (sequence, attempt)."""
-        parts = list(parts)
-        seq = np.concatenate([p.seq for p in parts]) if parts else np.zeros(0, np.int64)
-        att = np.concatenate([p.attempt for p in parts]) if parts else np.zeros(0, np.int64)
-        order = np.lexsort((att, seq))
-        store = SequenceStore.concat([p.sequences for p in parts]).select(order)
-        counters: dict[str, float] = {}
-        for p in parts:
-            for k, v in p.counters.items():
-                counters[k] = counters.get(k, 0) + v
-        targets = None
-        if parts and all(p.targets is not None for p in parts):
-            targets = SequenceStore.concat([p.targets for p in parts]).select(order)  # type: ignore[misc]
-        return cls(
-            seq[order],
-            att[order],
-            np.concatenate([p.prefix_len for p in parts])[order] if parts else np.zeros(0, np.int64),
-            np.concatenate([p.accepted for p in parts])[order] if parts else np.zeros(0, np.int64),
-            store,
-            counters,
-            targets,
-        )
-
-
-@dataclass
-class GenerationResult:
-    """D'_{k+1} with the provenance of every sequence and the run's statistics.
-
-    ``replaces[i]`` (ASReP only; None = all False) says that new sequence ``i`` replaces its
-    source, a real sequence of D_k, for training: the source stays in D_k unchanged (so D_k is
-    still a prefix of D_{k+1}) but no longer trains or seeds (``SequenceDataModule.replaced``).
-    """
-
-    sequences: SequenceStore
-    source: np.ndarray
-    attempt: np.ndarray
-    prefix_len: np.ndarray
-    stats: dict[str, Any]
-    #: per sequence, the items its fidelity checks tested as targets (None without a check)
-    targets: SequenceStore | None = None
-    replaces: np.ndarray | None = None
-
-    def replaced_sources(self) -> np.ndarray:
-        """Indices in D_k of the sequences this result replaces for training."""
-        if self.replaces is None:
-            return np.zeros(0, dtype=np.int64)
-        return np.asarray(self.source, dtype=np.int64)[np.asarray(self.replaces, dtype=bool)]
 
 
 def seed_indices(store: SequenceStore, config: GenerationConfig, skip: np.ndarray | None = None) -> np.ndarray:
@@ -122,7 +60,9 @@ class Generator:
         self.config = config
         self.seed = int(seed)
         self.iteration = int(iteration)
-        self.check: FidelityCheck = make_check(config.fidelity, config.tau)
+        #: the registry entry of ``generation.fidelity``: how to search, how to check, what kind
+        self.backend = fidelity_backend(config.fidelity)
+        self.check: FidelityCheck = self.backend.make_check(config.tau)
         #: for faiss-ivf: the exact check run beside the approximate one on a sample of rows
         self._exact_twin: tuple[CatalogueIndex, FidelityCheck] | None = None
         self.agreement_rows = config.ivf_agreement_rows
@@ -153,7 +93,7 @@ class Generator:
         model.eval()
         if index is None:
             index = self.build_index(model)
-        if cfg.fidelity == "faiss-ivf" and self.agreement_rows > 0:
+        if self.backend.approximate and self.agreement_rows > 0:
             with torch.inference_mode():
                 emb = model.output_embeddings().detach()
             self._exact_twin = (build_index("exact", emb, chunk_items=cfg.chunk_items), make_check("exact", cfg.tau))
@@ -213,7 +153,7 @@ class Generator:
         cfg = self.config
         device = next(model.parameters()).device
         faiss_device = "cpu"
-        if cfg.fidelity in ("faiss", "faiss-ivf"):
+        if self.backend.faiss:
             faiss_device = resolve_index_device(cfg.index_device, device)
         with torch.inference_mode():
             emb = model.output_embeddings().detach()
@@ -262,7 +202,7 @@ class Generator:
         # ---- the seed's items, first occurrences, context membership, targets, pool
         Ls = int(lengths.max())
         S_np = store.padded(row_seq, Ls, align="right")
-        is_first = _first_occurrences(S_np)
+        is_first = first_occurrences(S_np)
         # a first occurrence inside the prefix is an item of the context (later ones are not first)
         in_ctx = np.arange(Ls)[None, :] < prefix[:, None]
         tgt_np = initial_targets(S_np, prefix, held_out[store.root[row_seq]])
@@ -271,13 +211,13 @@ class Generator:
         )
         pool_np = is_first & (~in_ctx if cfg.exclude_context else True)
         stop_len = np.full(B, cfg.max_len, dtype=np.int64)
-        if self.check.name == "none":
+        if not self.backend.tests_targets:
             stop_len = self._none_stop_lengths(store, row_seq, row_att, prefix)
 
         S = torch.from_numpy(S_np).to(device)
         tgt = torch.from_numpy(tgt_np).to(device)
         # what the checks tested, per original row: the leakage guard re-derives it from the output
-        record = self.check.name != "none"
+        record = self.backend.tests_targets
         tested = torch.zeros_like(tgt)
         pool = torch.from_numpy(np.asarray(pool_np)).to(device)
         ctx = torch.zeros(B, cfg.max_len, dtype=torch.long, device=device)
@@ -301,7 +241,7 @@ class Generator:
             return max(self.check.k_needed, top_k + extra)
 
         top_k = cfg.top_k
-        remaining_targets = cfg.check_targets == "remaining" and self.check.name != "none"
+        remaining_targets = cfg.check_targets == "remaining" and self.backend.tests_targets
         sample_temperature = cfg.temperature / model.logit_scale
 
         done_rows: list[torch.Tensor] = []
@@ -322,7 +262,7 @@ class Generator:
         vals, ids, s_scores = self._search(index, emb, S, h, k_search(ctx_len), counters)
 
         # rows without any target cannot pass a check: they stop before generating
-        if self.check.name != "none":
+        if self.backend.tests_targets:
             alive = tgt.any(dim=1)
         else:
             alive = torch.ones(B, dtype=torch.bool, device=device)
@@ -400,7 +340,7 @@ class Generator:
             if cfg.exclude_context:
                 pool = pool & ~hit
             alive = ok & (ctx_len < cfg.max_len) & (ctx_len < stop)
-            if self.check.name != "none":
+            if self.backend.tests_targets:
                 alive &= tgt.any(dim=1)
             step += 1
 
@@ -474,106 +414,6 @@ class Generator:
         return np.clip(drawn, prefix + 1, self.config.max_len)
 
 
-def finalize(
-    candidates: Candidates,
-    store: SequenceStore,
-    config: GenerationConfig,
-    seed: int,
-    iteration: int,
-    real_interactions: int,
-) -> GenerationResult:
-    """Filter, de-duplicate (against each other and D_k) and cap raw rows into D'_{k+1}."""
-    c = candidates
-    n = len(c.seq)
-    lengths = c.sequences.lengths
-    long_enough = (c.accepted >= 1) & (lengths >= config.min_len)
-    existing = set(store.sequence_keys())
-    keys = c.sequences.sequence_keys()
-    keep = np.zeros(n, dtype=bool)
-    duplicates = 0
-    for i in np.flatnonzero(long_enough):
-        if keys[i] in existing:
-            duplicates += 1
-            continue
-        existing.add(keys[i])
-        keep[i] = True
-    capped = 0
-    if config.max_synthetic_ratio is not None:
-        cap = int(config.max_synthetic_ratio * real_interactions)
-        idx = np.flatnonzero(keep)
-        prio = draws.keyed_uniform(seed, iteration, c.seq[idx], c.attempt[idx], 0, draws.SUBSAMPLE)
-        by_prio = idx[np.argsort(prio, kind="stable")]
-        within = np.cumsum(lengths[by_prio]) <= cap
-        keep[by_prio[~within]] = False
-        capped = int((~within).sum())
-    idx = np.flatnonzero(keep)
-    out = c.sequences.select(idx)
-    counters = c.counters
-    proposed = counters.get("proposed_steps", 0.0)
-    stats: dict[str, Any] = {
-        "iteration": iteration,
-        "attempts": int(counters.get("attempts", n)),
-        "proposed_steps": int(proposed),
-        "accepted_steps": int(counters.get("accepted_steps", 0)),
-        "acceptance_rate": counters.get("accepted_steps", 0.0) / proposed if proposed else 0.0,
-        "attempts_with_accepted_step": int((c.accepted >= 1).sum()),
-        "too_short_dropped": int(((c.accepted >= 1) & (lengths < config.min_len)).sum()),
-        "duplicates_dropped": duplicates,
-        "capped_dropped": capped,
-        "kept_sequences": int(len(idx)),
-        "kept_share": len(idx) / n if n else 0.0,
-        "kept_interactions": out.num_interactions,
-        "mean_generated_length": float(c.accepted[idx].mean()) if len(idx) else 0.0,
-        "mean_sequence_length": float(out.lengths.mean()) if len(idx) else 0.0,
-        "generation_seconds": counters.get("wall_s", 0.0),
-        "profile_forward_s": counters.get("forward_s", 0.0),
-        "profile_search_s": counters.get("search_s", 0.0),
-        "profile_sampling_s": counters.get("sampling_s", 0.0),
-        "profile_check_s": counters.get("check_s", 0.0),
-        "profile_agreement_s": counters.get("agreement_s", 0.0),
-        "held_out_excluded_targets": int(counters.get("held_out_excluded_targets", 0)),
-    }
-    if counters.get("agreement_checked"):
-        stats["agreement_with_exact"] = counters["agreement_equal"] / counters["agreement_checked"]
-        stats["agreement_checked_steps"] = int(counters["agreement_checked"])
-    targets = c.targets.select(idx) if c.targets is not None else None
-    return GenerationResult(out, c.seq[idx], c.attempt[idx], c.prefix_len[idx], stats, targets=targets)
-
-
-# ---------------------------------------------------------------------------- targets
-def initial_targets(seeds: np.ndarray, prefix: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """``[B, Ls]`` mask of each row's fidelity targets before its first step (RSIR-SPEC §2, §3.4).
-
-    The first occurrence of every item of the seed ``seeds [B, Ls]`` (right-padded with 0) that is
-    not in its prefix of ``prefix [B]`` items, except the root user's validation and test items
-    ``held [B, 2]``, which are never targets.
-    """
-    after_prefix = np.arange(seeds.shape[1])[None, :] >= prefix[:, None]
-    is_held = (seeds[:, :, None] == held[:, None, :]).any(axis=2)
-    return _first_occurrences(seeds) & after_prefix & ~is_held
-
-
-def step_targets(tgt: torch.Tensor, is_item: torch.Tensor, remaining: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The targets one step's check tests, and the rows whose true future the step exhausted.
-
-    ``tgt [B, Ls]`` are the targets before the step, ``is_item`` marks the proposed item's seed
-    positions. With ``remaining`` the check tests ``tgt`` without the item; when none is left the item was
-    the last target, the step is accepted and the attempt ends. Otherwise it tests ``tgt``.
-    """
-    if not remaining:
-        return tgt, torch.zeros(tgt.shape[0], dtype=torch.bool, device=tgt.device)
-    check_tgt = tgt & ~is_item
-    return check_tgt, ~check_tgt.any(dim=1)
-
-
-def tested_items(seeds: np.ndarray, tested: np.ndarray, root: np.ndarray) -> SequenceStore:
-    """Per row, the seed items (ascending) at the positions ``tested [B, Ls]`` its checks tested."""
-    counts = tested.sum(axis=1)
-    items = np.sort(np.where(tested, seeds, np.iinfo(seeds.dtype).max), axis=1)
-    kept = np.arange(seeds.shape[1])[None, :] < counts[:, None]
-    return SequenceStore(items[kept], np.concatenate([[0], np.cumsum(counts)]), root)
-
-
 # ---------------------------------------------------------------------------- helpers
 def _decoding_functions(model: SequentialRecommender, kv_cache: bool):  # noqa: ANN202
     """The backbone's (possibly cached) decoding methods, or the plain re-encoding ones."""
@@ -585,17 +425,6 @@ def _decoding_functions(model: SequentialRecommender, kv_cache: bool):  # noqa: 
         lambda state, items: base.extend_decoding(model, state, items),
         lambda state, rows: base.select_decoding(model, state, rows),
     )
-
-
-def _first_occurrences(S: np.ndarray) -> np.ndarray:
-    """True where an entry is the first occurrence of its value in its row (padding 0 never is)."""
-    order = np.argsort(S, axis=1, kind="stable")  # stable: equal values keep their row order
-    srt = np.take_along_axis(S, order, axis=1)
-    starts = np.ones_like(srt, dtype=bool)
-    starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    out = np.empty_like(starts)
-    np.put_along_axis(out, order, starts, axis=1)
-    return out & (S != 0)
 
 
 def _left_align(ctx: torch.Tensor, n: torch.Tensor, width: int) -> torch.Tensor:

@@ -106,7 +106,7 @@ def generate_for_next_iteration(
         result.source,
         result.prefix_len,
         targets=result.targets,
-        fidelity_checked=config.fidelity != "none",
+        fidelity_checked=generator.backend.tests_targets,
     )
     return result
 

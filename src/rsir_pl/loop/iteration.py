@@ -25,14 +25,14 @@ from typing import Any
 import lightning as L
 import numpy as np
 
+from rsir_pl import faults
 from rsir_pl.baselines import reverse
 from rsir_pl.config import RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.faults import KillSwitch
 from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.loggers import Tracker
-from rsir_pl.loop import faults
 from rsir_pl.loop.callback import GenerationStep, SelfImproveCallback
-from rsir_pl.loop.faults import KillSwitch
 from rsir_pl.loop.iteration_files import IterationFiles
 from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model
