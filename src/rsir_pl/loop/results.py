@@ -13,6 +13,9 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+#: the paired comparison of an iteration with the base, per headline metric
+VS_BASE_COLUMNS = tuple(f"{part}_{m}" for m in ("ndcg@10", "recall@10") for part in ("rel", "ci", "verdict"))
+
 #: columns of the results table, in order (missing values are left empty)
 COLUMNS = (
     "iteration",
@@ -24,12 +27,7 @@ COLUMNS = (
     "mrr",
     "precision@10",
     "f1@10",
-    "rel_ndcg@10",
-    "ci_ndcg@10",
-    "verdict_ndcg@10",
-    "rel_recall@10",
-    "ci_recall@10",
-    "verdict_recall@10",
+    *VS_BASE_COLUMNS,
     "train_sequences",
     "train_interactions",
     "best_epoch",
@@ -89,12 +87,7 @@ SUMMARY_COLUMNS = (
     "recall@10",
     "ndcg@20",
     "recall@20",
-    "rel_ndcg@10",
-    "ci_ndcg@10",
-    "verdict_ndcg@10",
-    "rel_recall@10",
-    "ci_recall@10",
-    "verdict_recall@10",
+    *VS_BASE_COLUMNS,
     "train_sequences",
     "generated_sequences",
     "acceptance_rate",

@@ -87,6 +87,30 @@ def relative(rec: dict[str, Any] | None, name: str) -> float | None:
     return rec["vs_base"][name]["relative"]
 
 
+LABELS = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10"}
+
+
+def change_columns(rec: dict[str, Any] | None, names: tuple[str, ...] = ("ndcg@10", "recall@10")) -> dict[str, Any]:
+    """``rel X`` and ``X CI`` of each metric: the paired change of ``rec`` against iteration 0."""
+    out: dict[str, Any] = {}
+    for name in names:
+        out[f"rel {LABELS[name]}"] = relative(rec, name)
+        out[f"{LABELS[name]} CI"] = ci(rec, name)
+    return out
+
+
+def against_base_columns(
+    base: dict[str, Any] | None, rec: dict[str, Any] | None, name: str, base_label: str, label: str
+) -> dict[str, Any]:
+    """Base and ``rec`` value of one metric, then the paired change and its CI (four columns)."""
+    m = LABELS[name]
+    return {
+        f"{base_label} {m}": metric(base, name),
+        f"{label} {m}".strip(): metric(rec, name),
+        **change_columns(rec, (name,)),
+    }
+
+
 def gen_stat(rec: dict[str, Any] | None, key: str) -> Any:
     """A generation statistic of a record (its D'_{k+1}); None when it generated nothing."""
     if rec is None:

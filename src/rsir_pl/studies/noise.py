@@ -41,14 +41,8 @@ def run(base: RunConfig, grid: Any = None) -> Path:
             {
                 "noise rate": r,
                 "train interactions": b["train_data"]["interactions"],
-                "base NDCG@10": C.metric(b, "ndcg@10"),
-                "RSIR NDCG@10": C.metric(k1, "ndcg@10"),
-                "rel NDCG@10": C.relative(k1, "ndcg@10"),
-                "NDCG@10 CI": C.ci(k1, "ndcg@10"),
-                "base Recall@10": C.metric(b, "recall@10"),
-                "RSIR Recall@10": C.metric(k1, "recall@10"),
-                "rel Recall@10": C.relative(k1, "recall@10"),
-                "Recall@10 CI": C.ci(k1, "recall@10"),
+                **C.against_base_columns(b, k1, "ndcg@10", "base", "RSIR"),
+                **C.against_base_columns(b, k1, "recall@10", "base", "RSIR"),
                 "generated": C.gen_stat(b, "kept_sequences"),
                 "acceptance": C.gen_stat(b, "acceptance_rate"),
             }

@@ -82,14 +82,8 @@ def sweep_row(name: str, value: Any, recs: list[dict[str, Any]], base_label: str
     b, r = recs[0], recs[1] if len(recs) > 1 else None
     return {
         name: value,
-        f"{base_label} NDCG@10": C.metric(b, "ndcg@10"),
-        "NDCG@10": C.metric(r, "ndcg@10"),
-        "rel NDCG@10": C.relative(r, "ndcg@10"),
-        "NDCG@10 CI": C.ci(r, "ndcg@10"),
-        f"{base_label} Recall@10": C.metric(b, "recall@10"),
-        "Recall@10": C.metric(r, "recall@10"),
-        "rel Recall@10": C.relative(r, "recall@10"),
-        "Recall@10 CI": C.ci(r, "recall@10"),
+        **C.against_base_columns(b, r, "ndcg@10", base_label, ""),
+        **C.against_base_columns(b, r, "recall@10", base_label, ""),
         "base val NDCG@10": b.get("fit", {}).get("best_val_ndcg@10"),
         "val NDCG@10": (r or {}).get("fit", {}).get("best_val_ndcg@10"),
         "generated": C.gen_stat(b, "kept_sequences"),

@@ -83,10 +83,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
                     "generator NDCG@10": C.metric(records[f"generator {g}"][0], "ndcg@10"),
                     "student base NDCG@10": C.metric(recs[0], "ndcg@10"),
                     "student RSIR NDCG@10": C.metric(recs[1], "ndcg@10"),
-                    "rel NDCG@10": C.relative(recs[1], "ndcg@10"),
-                    "NDCG@10 CI": C.ci(recs[1], "ndcg@10"),
-                    "rel Recall@10": C.relative(recs[1], "recall@10"),
-                    "Recall@10 CI": C.ci(recs[1], "recall@10"),
+                    **C.change_columns(recs[1]),
                     "generated": C.gen_stat(recs[0], "kept_sequences"),
                 }
             )
