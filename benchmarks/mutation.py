@@ -129,6 +129,39 @@ _SUM_STATE = (
 )
 EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent(
+        "rsir_pl.generation.leakage.check_generated",
+        "if replaces is None and not fidelity_checked:",
+        "pass",
+        "an early return that only skips building the generated part's view: with neither replacements nor a "
+        "fidelity check nothing after it checks anything",
+    ),
+    Equivalent(
+        "rsir_pl.generation.leakage.check_generated",
+        "return",
+        "pass",
+        "the early return when neither replacements nor a fidelity check are to be verified: nothing after it "
+        "checks anything then",
+    ),
+    Equivalent(
+        "rsir_pl.generation.leakage.check_generated",
+        "= np.asarray(",
+        "np.asarray(",
+        "np.asarray of an integer array or a list of Python ints is already an int64 array on this platform; "
+        "indexing and comparisons give the same results for any integer dtype",
+    ),
+    Equivalent(
+        "rsir_pl.generation.leakage.check_generated",
+        "np.asarray(replaces, dtype=bool)",
+        "np.asarray(replaces, ",
+        "_check_replacements only takes len() and np.flatnonzero of it, which reads any nonzero value as True",
+    ),
+    Equivalent(
+        "rsir_pl.generation.leakage.check_reverse_data",
+        "np.zeros(len(root), dtype=np.int64)",
+        "np.zeros(len(root), ",
+        "_ranges converts its starts to int64 before using them",
+    ),
+    Equivalent(
         "rsir_pl.metrics.FullRankingMetrics.__init__",
         "torch.ones(1)",
         "torch.ones(2)",

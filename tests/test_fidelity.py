@@ -18,6 +18,8 @@ def test_padding_targets_never_count(check):
     ids = torch.tensor([[0, 2, 3]])
     assert not bool(check.accept(values, ids, torch.tensor([[0, 0]]))[0])
     assert bool(check.accept(values, ids, torch.tensor([[0, 2]]))[0])
+    # item 1 is the first real id, not padding: it counts like any other
+    assert bool(check.accept(values, torch.tensor([[1, 2, 3]]), torch.tensor([[0, 1]]))[0])
 
 
 def test_rank_rule_with_only_tau_results():

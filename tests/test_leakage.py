@@ -343,28 +343,57 @@ def test_replacement_ending_with_the_training_part_passes(split):
     check_generated(d0, d1, split, src, prefix, replaces=rep)
 
 
+def test_generated_sequences_that_replace_nothing_pass(split):
+    d0, d1, src, prefix, _ = _replacing(split, [[1, 2, 3, 9]], [0])
+    prefix = np.array([3])
+    check_generated(d0, d1, split, src, prefix, replaces=np.zeros(1, dtype=bool))
+    # sources and prefix lengths given as plain lists are read as integer arrays
+    check_generated(d0, d1, split, [0], [3], replaces=[False])
+
+
+NOT_ENDING = "a replacing sequence does not end with exactly its user's training part"
+
+
 @pytest.mark.parametrize(
-    "seqs, source, word",
+    "seqs, source, message",
     [
-        ([[9, 1, 2, 4]], [0], "training part"),  # the real suffix changed (a validation item in it)
-        ([[9, 8, 2, 3]], [0], "training part"),  # the real suffix lost its first item
-        ([[1, 2, 3]], [0], "adds no item"),  # nothing prepended
-        ([[9, 1, 2, 3], [8, 1, 2, 3]], [0, 0], "twice"),
+        ([[9, 1, 2, 4]], [0], NOT_ENDING),  # the real suffix changed (a validation item in it)
+        ([[9, 8, 2, 3]], [0], NOT_ENDING),  # the real suffix lost its first item
+        ([[1, 2, 3]], [0], "a replacing sequence adds no item before its real sequence"),  # nothing prepended
+        ([[9, 1, 2, 3], [8, 1, 2, 3]], [0, 0], "a real sequence is replaced twice"),
     ],
     ids=["changed-suffix", "cut-suffix", "nothing-prepended", "replaced-twice"],
 )
-def test_bad_replacements_fail(split, seqs, source, word):
+def test_bad_replacements_fail(split, seqs, source, message):
     d0, d1, src, prefix, rep = _replacing(split, seqs, source)
-    with pytest.raises(LeakageError, match=word):
+    with pytest.raises(LeakageError, match=exactly(message)):
         check_generated(d0, d1, split, src, prefix, replaces=rep)
+
+
+def test_a_replacement_record_of_the_wrong_length_fails(split):
+    d0, d1, src, prefix, rep = _replacing(split, [[9, 8, 1, 2, 3], [4, 6, 7]], [0, 1])
+    with pytest.raises(LeakageError, match=exactly("provenance arrays do not match the generated sequences")):
+        check_generated(d0, d1, split, src, prefix, replaces=rep[:1])
 
 
 def test_only_real_sequences_can_be_replaced(split):
     d0 = split.train()
     d1 = SequenceStore.concat([d0, SequenceStore.from_lists([[1, 2, 9]], root=[0], generation=[1])])
     new = SequenceStore.from_lists([[5, 1, 2, 9]], root=[0], generation=[2])
-    with pytest.raises(LeakageError, match="something other than a real"):
+    message = "a sequence replaces something other than a real training sequence"
+    with pytest.raises(LeakageError, match=exactly(message)):
         check_generated(d1, SequenceStore.concat([d1, new]), split, np.array([2]), np.array([0]), replaces=[True])
+
+
+def test_provenance_records_the_replacements():
+    from rsir_pl.generation.generator import GenerationResult
+
+    store = SequenceStore.from_lists([[9, 1, 2, 3]], root=[0], generation=[1])
+    result = GenerationResult(store, np.array([0]), np.zeros(1, np.int64), np.zeros(1, np.int64), {})
+    assert "replaces" not in provenance_arrays(result)
+    result.replaces = [1]
+    arrays = provenance_arrays(result)
+    assert arrays["replaces"].dtype == bool and arrays["replaces"].tolist() == [True]
 
 
 def test_reverse_data_must_be_the_reversed_training_parts(split):
@@ -373,23 +402,32 @@ def test_reverse_data_must_be_the_reversed_training_parts(split):
     subset = SequenceStore.from_lists([[7, 6]], root=[1])  # users left out of reverse training
     check_reverse_data(subset, split)
     with_held_out = SequenceStore.from_lists([[5, 4, 3, 2, 1], [7, 6]], root=[0, 1])  # authors' code
-    with pytest.raises(LeakageError, match="as long as"):
+    with pytest.raises(LeakageError, match=exactly("a reverse sequence is not as long as its user's training part")):
         check_reverse_data(with_held_out, split)
+    not_reversed = exactly("the reverse data is not the users' training parts reversed")
     forward = SequenceStore.from_lists([[1, 2, 3], [6, 7]], root=[0, 1])
-    with pytest.raises(LeakageError, match="reversed"):
+    with pytest.raises(LeakageError, match=not_reversed):
         check_reverse_data(forward, split)
     swapped_valid = SequenceStore.from_lists([[4, 2, 1], [7, 6]], root=[0, 1])  # validation item 4 in
-    with pytest.raises(LeakageError, match="reversed"):
+    with pytest.raises(LeakageError, match=not_reversed):
         check_reverse_data(swapped_valid, split)
+
+
+@pytest.mark.parametrize("root", [-1, 2, 3])
+def test_reverse_data_of_an_unknown_user_fails(split, root):
+    stranger = SequenceStore.from_lists([[3, 2, 1], [7, 6]], root=[0, root])
+    with pytest.raises(LeakageError, match=exactly("the reverse data names a user that does not exist")):
+        check_reverse_data(stranger, split)
 
 
 def test_bad_provenance_fails(split):
     d0 = split.train()  # [[1, 2, 3], [6, 7]]
     new = SequenceStore.from_lists([[1, 2]], root=[0], generation=[1])
     d1 = SequenceStore.concat([d0, new])
-    with pytest.raises(LeakageError, match="not in D_k"):
+    with pytest.raises(LeakageError, match=exactly("a generated sequence names a seed that is not in D_k")):
         check_generated(d0, d1, split, np.array([2]), np.array([1]))
     # a claimed prefix longer than the generated sequence (its missing items cannot match the seed's)
-    with pytest.raises(LeakageError, match="prefix longer"):
+    message = "a generated sequence does not start with its seed's prefix (prefix longer than it)"
+    with pytest.raises(LeakageError, match=exactly(message)):
         check_generated(d0, d1, split, np.array([0]), np.array([3]))
     check_generated(d0, d1, split, np.array([0]), np.array([2]))  # the whole sequence is the prefix: fine

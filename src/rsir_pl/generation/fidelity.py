@@ -95,7 +95,7 @@ class AcceptAll:
 
 def faiss_membership(tau: int) -> MembershipCheck:
     """The check of backend ``faiss``: a target among the tau ids IndexFlatIP returned."""
-    return MembershipCheck(tau, "faiss")
+    return MembershipCheck(tau)
 
 
 def ivf_membership(tau: int) -> MembershipCheck:
