@@ -33,7 +33,7 @@ def test_log_line_agrees_with_the_progress_bar_and_names_every_drop(monkeypatch)
     torch.manual_seed(0)
     model = build_model(ModelConfig(hidden=16, layers=1, heads=1), dm.num_items, 20)
     bars: list[_Bar] = []
-    monkeypatch.setattr(generator_module, "_progress", lambda total, enabled, desc: bars.append(_Bar()) or bars[-1])
+    monkeypatch.setattr(generator_module, "progress_bar", lambda *args: bars.append(_Bar()) or bars[-1])
     config = GenerationConfig(m=2, max_len=20, tau=50, max_synthetic_ratio=0.02, progress=True)
     s = generate_for_next_iteration(model, dm, config, seed=1, iteration=0).stats
     assert bars[-1].postfix == {"steps": s["accepted_steps"], "candidates": s["attempts_with_accepted_step"]}

@@ -18,7 +18,6 @@ output does not depend on batch size, device count or resume point.
 
 from __future__ import annotations
 
-import logging
 import time
 
 import numpy as np
@@ -28,16 +27,16 @@ from rsir_pl import faults
 from rsir_pl.config import GenerationConfig
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation import draws
+from rsir_pl.generation.decoding import decoding_functions, left_align, search_step
 from rsir_pl.generation.fidelity import FidelityCheck, make_check
 from rsir_pl.generation.index import CatalogueIndex, build_index, resolve_index_device
 from rsir_pl.generation.result import Candidates, GenerationResult, finalize
 from rsir_pl.generation.targets import first_occurrences, initial_targets, step_targets, tested_items
 from rsir_pl.models.base import SequentialRecommender
 from rsir_pl.plugins import fidelity_backend
+from rsir_pl.progress import progress_bar
 
 __all__ = ["Candidates", "GenerationResult", "Generator", "finalize", "seed_indices"]
-
-log = logging.getLogger(__name__)
 
 NEG_INF = float("-inf")
 
@@ -113,7 +112,7 @@ class Generator:
         order = np.lexsort((store.lengths[rows_seq], self._prefix_lengths(store, rows_seq, rows_att)))
         rows_seq, rows_att = rows_seq[order], rows_att[order]
         outputs: list[Candidates] = []
-        bar = _progress(len(rows_seq), cfg.progress and rank == 0, "generating")
+        bar = progress_bar(len(rows_seq), cfg.progress and rank == 0, "generating", "attempt")
         t0 = time.perf_counter()
         try:
             with torch.inference_mode():
@@ -249,17 +248,17 @@ class Generator:
         done_len: list[torch.Tensor] = []
         done_acc: list[torch.Tensor] = []
 
-        start_dec, extend_dec, select_dec = _decoding_functions(model, cfg.kv_cache)
+        start_dec, extend_dec, select_dec = decoding_functions(model, cfg.kv_cache)
 
         def forward_start(c: torch.Tensor, n: torch.Tensor):  # noqa: ANN202
             width = int(n.max())
-            left = _left_align(c, n, width)
+            left = left_align(c, n, width)
             return start_dec(left)
 
         t = time.perf_counter()
         h, state = forward_start(ctx, ctx_len)
         counters["forward_s"] += time.perf_counter() - t
-        vals, ids, s_scores = self._search(index, emb, S, h, k_search(ctx_len), counters)
+        vals, ids, s_scores = search_step(index, emb, S, h, k_search(ctx_len), counters)
 
         # rows without any target cannot pass a check: they stop before generating
         if self.backend.tests_targets:
@@ -315,7 +314,7 @@ class Generator:
             t = time.perf_counter()
             h, state = extend_dec(state, item)
             counters["forward_s"] += time.perf_counter() - t
-            vals, ids, s_scores = self._search(index, emb, S, h, k_search(ctx_len), counters)
+            vals, ids, s_scores = search_step(index, emb, S, h, k_search(ctx_len), counters)
             t = time.perf_counter()
             is_item = S == item.unsqueeze(1)
             check_tgt, exhausted = step_targets(tgt, is_item, remaining_targets)
@@ -360,21 +359,6 @@ class Generator:
         targets = tested_items(S_np, tested.cpu().numpy(), store.root[row_seq]) if record else None
         return Candidates(row_seq.copy(), row_att.copy(), prefix, acc.astype(np.int64), seqs, targets=targets)
 
-    def _search(
-        self,
-        index: CatalogueIndex,
-        emb: torch.Tensor,
-        S: torch.Tensor,
-        h: torch.Tensor,
-        k: int,
-        counters: dict[str, float],
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        t = time.perf_counter()
-        vals, ids = index.search(h, k)
-        s_scores = torch.einsum("bld,bd->bl", emb[S], h)
-        counters["search_s"] += time.perf_counter() - t
-        return vals, ids, s_scores
-
     def _prefix_lengths(self, store: SequenceStore, row_seq: np.ndarray, row_att: np.ndarray) -> np.ndarray:
         """RSIR-SPEC §3 step 1: the prefix length, uniform in 1..len-1 (capped so a step fits)."""
         if self.config.prefix == "first":
@@ -412,35 +396,3 @@ class Generator:
         u = draws.keyed_uniform(self.seed, self.iteration, row_seq, row_att, 0, draws.STOP_LENGTH)
         drawn = lengths[np.minimum((u * len(lengths)).astype(np.int64), len(lengths) - 1)]
         return np.clip(drawn, prefix + 1, self.config.max_len)
-
-
-# ---------------------------------------------------------------------------- helpers
-def _decoding_functions(model: SequentialRecommender, kv_cache: bool):  # noqa: ANN202
-    """The backbone's (possibly cached) decoding methods, or the plain re-encoding ones."""
-    if kv_cache:
-        return model.start_decoding, model.extend_decoding, model.select_decoding
-    base = SequentialRecommender
-    return (
-        lambda seqs: base.start_decoding(model, seqs),
-        lambda state, items: base.extend_decoding(model, state, items),
-        lambda state, rows: base.select_decoding(model, state, rows),
-    )
-
-
-def _left_align(ctx: torch.Tensor, n: torch.Tensor, width: int) -> torch.Tensor:
-    """Right-padded ``ctx`` rows of lengths ``n`` -> left-padded ``[B, width]``."""
-    cols = torch.arange(width, device=ctx.device)[None, :]
-    src = cols - (width - n[:, None])
-    valid = src >= 0
-    out = ctx.gather(1, src.clamp(min=0))
-    return torch.where(valid, out, torch.zeros_like(out))
-
-
-def _progress(total: int, enabled: bool, desc: str):  # noqa: ANN202
-    if not enabled or total == 0:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, desc=desc, unit="attempt", leave=False, dynamic_ncols=True)
