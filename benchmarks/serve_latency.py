@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     C.print_header("serve latency: rsir serve over HTTP")
     OUT.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(C.REPO_ROOT / "src"))
-    from rsir_pl.inference.checkpoint import load_checkpoint, load_data
+    from rsir_pl.models.checkpoint import load_checkpoint, load_data
 
     model = args.checkpoint or str(random_model(args.dataset))
     ckpt = load_checkpoint(model)

@@ -101,7 +101,7 @@ def load_users(args: argparse.Namespace):  # noqa: ANN201 - InteractionDataset
 
 def write_inter(ds, name: str) -> Path:  # noqa: ANN001
     """RecBole atomic file ``recbole-data/<name>/<name>.inter`` (timestamp = position)."""
-    from rsir_pl.data.export import write_recbole_inter
+    from rsir_pl.storage.export import write_recbole_inter
 
     path = C.OUT_DIR / "recbole-data" / name / f"{name}.inter"
     names = [str(u) for u in ds.user_ids]

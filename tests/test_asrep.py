@@ -21,12 +21,12 @@ from rsir_pl.cli import main
 from rsir_pl.config import ConfigError, DataConfig, GenerationConfig, ModelConfig, RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.dataset import InteractionDataset
-from rsir_pl.data.export import build_run_store
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation.leakage import LeakageError, check_generated
 from rsir_pl.loop.callback import generate_for_next_iteration
-from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model
+from rsir_pl.storage.export import build_run_store
+from rsir_pl.storage.rundir import RunDir
 
 TINY_ARGS = [
     "--data.dataset",

@@ -13,9 +13,9 @@ from rsir_pl.config import DataConfig, ModelConfig
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.registry import load_dataset
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.inference.checkpoint import bind_dataset, load_checkpoint, load_data, same_as_training
 from rsir_pl.models import build_model, model_payload, save_model
 from rsir_pl.models.base import SequentialRecommender
+from rsir_pl.models.checkpoint import bind_dataset, load_checkpoint, load_data, same_as_training
 from rsir_pl.models.hstu import HSTU
 from rsir_pl.models.sasrec import SASRec
 

@@ -117,8 +117,8 @@ def test_generator_checkpoint_of_other_dataset_stops_the_run(tmp_path, capsys):
 
 def test_synthetic_file_with_foreign_ids_is_refused_on_resume(tmp_path):
     from rsir_pl.data.store import SequenceStore
-    from rsir_pl.loop.rundir import RunDir
     from rsir_pl.loop.runner import self_improve
+    from rsir_pl.storage.rundir import RunDir
     from test_runner import tiny_config
 
     cfg = tiny_config(tmp_path / "run", iterations=1)

@@ -21,8 +21,8 @@ from rsir_pl.config import DataConfig, GenerationConfig, ModelConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.loop.callback import generate_for_next_iteration
-from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model, save_model
+from rsir_pl.storage.rundir import RunDir
 from rsir_pl.training import evaluate
 from test_runner import tiny_config
 

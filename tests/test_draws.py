@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rsir_pl.generation import draws
+from rsir_pl import draws
 
 keys = st.integers(0, 2**62)
 

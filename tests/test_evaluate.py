@@ -10,10 +10,10 @@ import pytest
 
 from rsir_pl.cli import main
 from rsir_pl.data.registry import load_dataset
-from rsir_pl.inference.checkpoint import load_checkpoint
 from rsir_pl.inference.evaluate import evaluate_checkpoint
 from rsir_pl.inference.recommend import inference_trainer
-from rsir_pl.loop.rundir import RunDir
+from rsir_pl.models.checkpoint import load_checkpoint
+from rsir_pl.storage.rundir import RunDir
 
 QUIET = ["--log_level", "WARNING"]
 CPU = ["--accelerator", "cpu", "--progress_bar", "false"]

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
-from rsir_pl.data.export import default_user_names, export_run, write_recbole_inter, write_sequence_file
 from rsir_pl.data.readers import read_recbole_inter, read_sequence_file
 from rsir_pl.data.registry import load_dataset
 from rsir_pl.data.split import LeaveOneOutSplit
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.loop.rundir import RunDir, RunDirError
+from rsir_pl.storage.export import default_user_names, export_run, write_recbole_inter, write_sequence_file
+from rsir_pl.storage.rundir import RunDir, RunDirError
 
 ITEM_IDS = np.array(["", "100", "7", "42", "5"], dtype=object)
 

@@ -12,8 +12,8 @@ import pytest
 
 from rsir_pl import faults
 from rsir_pl.loop.callback import GenerationStep
-from rsir_pl.loop.rundir import RunDir
 from rsir_pl.loop.runner import self_improve
+from rsir_pl.storage.rundir import RunDir
 from test_runner import tiny_config
 
 

@@ -30,7 +30,7 @@ from rsir_pl.generation.leakage import (
 )
 from rsir_pl.loop.callback import generate_for_next_iteration
 from rsir_pl.loop.iteration_files import IterationFiles
-from rsir_pl.loop.rundir import RunDir
+from rsir_pl.storage.rundir import RunDir
 
 
 def exactly(message: str) -> str:

@@ -18,8 +18,8 @@ import torch
 from rsir_pl.cli import main
 from rsir_pl.config import DataConfig
 from rsir_pl.data.datamodule import SequenceDataModule
-from rsir_pl.inference.checkpoint import load_checkpoint, load_data
 from rsir_pl.inference.recommend import query_batch
+from rsir_pl.models.checkpoint import load_checkpoint, load_data
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["--log_level", "WARNING"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.loop.rundir import RunDir, RunDirError
+from rsir_pl.storage.rundir import RunDir, RunDirError
 
 
 def test_written_files_verify_and_read_back(tmp_path):

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from rsir_pl.config import DataConfig, GenerationConfig, LoggerConfig, ModelConfig, RunConfig, TrainerConfig
-from rsir_pl.loop.rundir import RunDir, RunDirError
 from rsir_pl.loop.runner import self_improve
+from rsir_pl.storage.rundir import RunDir, RunDirError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,8 +21,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("litserve")
 
 from rsir_pl.cli import main  # noqa: E402
-from rsir_pl.inference.checkpoint import load_checkpoint, load_data  # noqa: E402
 from rsir_pl.inference.server import RecommendAPI, RecommendRequest, ServeData  # noqa: E402
+from rsir_pl.models.checkpoint import load_checkpoint, load_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 10.0  # seconds, every request

@@ -9,15 +9,15 @@ import textwrap
 
 import pytest
 
-from rsir_pl.loop.rundir import RunDir
-from rsir_pl.loop.writer_lock import RunDirBusyError, acquire_writer_lock, release_writer_lock
+from rsir_pl.storage.rundir import RunDir
+from rsir_pl.storage.writer_lock import RunDirBusyError, acquire_writer_lock, release_writer_lock
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="flock is POSIX only")
 
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from rsir_pl.loop.rundir import RunDir
+    from rsir_pl.storage.rundir import RunDir
     RunDir(sys.argv[1]).write_text("a.txt", "from the first writer")
     print("ready", flush=True)
     time.sleep(120)

@@ -42,11 +42,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from rsir_pl import draws
 from rsir_pl.baselines.reverse import ReverseModel, reversed_parts
 from rsir_pl.config import ASREP_METHODS, GenerationConfig
 from rsir_pl.data.split import LeaveOneOutSplit
 from rsir_pl.data.store import SequenceStore, _ranges
-from rsir_pl.generation import draws
 from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.models.base import SequentialRecommender
 

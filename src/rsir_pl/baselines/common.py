@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from rsir_pl import draws
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation import draws
 from rsir_pl.generation.generator import GenerationResult
 
 log = logging.getLogger(__name__)

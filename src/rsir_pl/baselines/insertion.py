@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rsir_pl import draws
 from rsir_pl.baselines.common import DEFAULT_COPIES, eligible_sources, from_matrix, run_augmentation, shared_prefix
 from rsir_pl.data.store import SequenceStore, _ranges
-from rsir_pl.generation import draws
 from rsir_pl.generation.generator import GenerationResult
 
 #: shortest sequence that gets an insertion

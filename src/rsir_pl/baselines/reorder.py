@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rsir_pl import draws
 from rsir_pl.baselines.common import DEFAULT_COPIES, eligible_sources, from_matrix, run_augmentation, shared_prefix
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation import draws
 from rsir_pl.generation.generator import GenerationResult
 
 #: shortest sequence that is reordered

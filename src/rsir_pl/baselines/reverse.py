@@ -30,9 +30,9 @@ from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.store import SequenceStore, _ranges
 from rsir_pl.generation.leakage import check_reverse_data
-from rsir_pl.loop.rundir import RunDir, RunDirError, settings_diff
 from rsir_pl.models import build_model, model_from_payload, model_payload
 from rsir_pl.models.base import SequentialRecommender
+from rsir_pl.storage.rundir import RunDir, RunDirError, settings_diff
 from rsir_pl.training import evaluate, fit
 
 log = logging.getLogger(__name__)

@@ -90,7 +90,7 @@ def _dispatch(ns: Any) -> int:
             return _data_stats(sub.stats.name, sub.stats.k_core)
         if sub.data_command == "export":
             e = sub.export
-            from rsir_pl.data.export import export_run
+            from rsir_pl.storage.export import export_run
 
             path = export_run(e.run_dir, e.iteration, e.format, e.out)
             print(f"wrote {path}")

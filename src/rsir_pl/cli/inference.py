@@ -93,7 +93,7 @@ def _trainer(a: Any) -> Any:
 
 def run_recommend(a: Any) -> int:
     from rsir_pl.inference import recommend as R
-    from rsir_pl.inference.checkpoint import load_checkpoint, load_data
+    from rsir_pl.models.checkpoint import load_checkpoint, load_data
 
     items = a["items"]  # not a.items: a Namespace has an items() method
     given = [name for name in ("users", "items", "sequences") if a[name] is not None]
@@ -130,8 +130,8 @@ def run_evaluate(a: Any) -> int:
     import json
 
     from rsir_pl.data.registry import load_dataset
-    from rsir_pl.inference.checkpoint import load_checkpoint
     from rsir_pl.inference.evaluate import evaluate_checkpoint
+    from rsir_pl.models.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(a.model, a.iteration)
     name = a.data or (ckpt.data or {}).get("dataset")
@@ -167,8 +167,8 @@ def _metric_order(name: str) -> tuple[str, int]:
 
 
 def run_serve(a: Any) -> int:
-    from rsir_pl.inference.checkpoint import load_checkpoint, load_data
     from rsir_pl.inference.server import ServeData, serve
+    from rsir_pl.models.checkpoint import load_checkpoint, load_data
 
     ckpt = load_checkpoint(a.model, a.iteration)
     dataset = None

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from rsir_pl import draws
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.split import MIN_SPLIT_LENGTH
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation import draws
 
 #: redraws of a noise item that hit the user's validation or test item
 _REDRAWS = 32

@@ -250,7 +250,7 @@ class SequenceStore:
             raise ValueError(f"{source}: not a valid sequence store ({exc})") from exc
 
     def save(self, path: str | Path) -> None:
-        """Write to ``path`` (non-atomic; the loop writes through ``rsir_pl.loop.rundir``)."""
+        """Write to ``path`` (non-atomic; the loop writes through ``rsir_pl.storage.rundir``)."""
         Path(path).write_bytes(self.to_bytes())
 
     @classmethod

@@ -23,10 +23,9 @@ import time
 import numpy as np
 import torch
 
-from rsir_pl import faults
+from rsir_pl import draws, faults
 from rsir_pl.config import GenerationConfig
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation import draws
 from rsir_pl.generation.decoding import decoding_functions, left_align, search_step
 from rsir_pl.generation.fidelity import FidelityCheck, make_check
 from rsir_pl.generation.index import CatalogueIndex, build_index, resolve_index_device

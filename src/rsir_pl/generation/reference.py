@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rsir_pl import draws
 from rsir_pl.config import GenerationConfig
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation import draws
 from rsir_pl.generation.fidelity import tie_pessimistic_rank
 from rsir_pl.generation.generator import Candidates, seed_indices
 from rsir_pl.models.base import SequentialRecommender

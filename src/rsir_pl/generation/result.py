@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from rsir_pl import draws
 from rsir_pl.config import GenerationConfig
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.generation import draws
 
 
 @dataclass

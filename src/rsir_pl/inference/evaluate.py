@@ -10,7 +10,7 @@ import numpy as np
 from rsir_pl.config import DataConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.dataset import InteractionDataset
-from rsir_pl.inference.checkpoint import Checkpoint, bind_dataset, same_as_training
+from rsir_pl.models.checkpoint import Checkpoint, bind_dataset, same_as_training
 from rsir_pl.training import evaluate
 
 

@@ -28,7 +28,7 @@ from rsir_pl.atomic import atomic_write_bytes
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.samplers import IndexDataset, ShardSampler
 from rsir_pl.data.store import SequenceStore, _ranges
-from rsir_pl.inference.checkpoint import Checkpoint
+from rsir_pl.models.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ import torch
 
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.inference.checkpoint import Checkpoint
 from rsir_pl.inference.recommend import query_batch
+from rsir_pl.models.checkpoint import Checkpoint
 
 try:
     import litserve as ls

@@ -34,11 +34,11 @@ from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.loggers import Tracker
 from rsir_pl.loop.callback import GenerationStep, SelfImproveCallback
 from rsir_pl.loop.iteration_files import IterationFiles
-from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model
 from rsir_pl.models.base import SequentialRecommender
 from rsir_pl.models.losses import adaptive_item_weights, golden_real_weight
 from rsir_pl.significance import paired_comparison
+from rsir_pl.storage.rundir import RunDir
 from rsir_pl.training import BestWeights, build_trainer, evaluate, fit
 
 log = logging.getLogger("rsir_pl")

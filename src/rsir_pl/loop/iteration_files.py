@@ -5,7 +5,7 @@ trained with), ``test_ranks.npz`` and ``metrics.json`` (its test), and for D'_{k
 ``iter_<k+1>/``: ``synthetic.npz``, ``provenance.npz`` (source, attempt, prefix_len, the fidelity
 checks' target record, and ``replaces`` when a new sequence replaces its source for training:
 ASReP; see :func:`~rsir_pl.generation.leakage.provenance_arrays`) and ``generation.json``. Every write goes
-through :class:`~rsir_pl.loop.rundir.RunDir` (atomic, in the manifest); every read of generated
+through :class:`~rsir_pl.storage.rundir.RunDir` (atomic, in the manifest); every read of generated
 data is verified (catalogue ids, leakage) before the DataModule sees it.
 """
 
@@ -23,9 +23,9 @@ from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.generation.leakage import check_generated, provenance_arrays, saved_target_record
 from rsir_pl.generation.stats import dataset_stats
 from rsir_pl.loggers import Tracker
-from rsir_pl.loop.rundir import RunDir
 from rsir_pl.models import build_model, model_payload
 from rsir_pl.models.base import SequentialRecommender
+from rsir_pl.storage.rundir import RunDir
 
 
 class IterationFiles:

@@ -32,10 +32,10 @@ from rsir_pl.data.registry import known_world
 from rsir_pl.loggers import Tracker, make_tracker
 from rsir_pl.loop import results as R
 from rsir_pl.loop.iteration import LoopState, run_iteration
-from rsir_pl.loop.rundir import RunDir, settings_diff
-from rsir_pl.loop.writer_lock import release_writer_lock
 from rsir_pl.models import load_model
 from rsir_pl.models.base import SequentialRecommender
+from rsir_pl.storage.rundir import RunDir, settings_diff
+from rsir_pl.storage.writer_lock import release_writer_lock
 
 log = logging.getLogger("rsir_pl")
 

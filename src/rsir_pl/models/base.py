@@ -206,7 +206,7 @@ class SequentialRecommender(L.LightningModule):
         (formats 1 and 2), a Lightning checkpoint (``Trainer.save_checkpoint``) or a run
         directory (its last trained iteration). Called on a backbone class, the checkpoint must
         hold that backbone. ``map_location`` moves the model (a device or device string)."""
-        from rsir_pl.inference.checkpoint import load_checkpoint
+        from rsir_pl.models.checkpoint import load_checkpoint
 
         if hparams_file is not None or kwargs:
             raise TypeError(

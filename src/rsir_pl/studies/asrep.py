@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from rsir_pl.config import ConfigError, RunConfig
-from rsir_pl.loop.rundir import RunDir
 from rsir_pl.significance import paired_comparison
+from rsir_pl.storage.rundir import RunDir
 from rsir_pl.studies import common as C
 
 ARMS = ("asrep", "rsir", "asrep+rsir")

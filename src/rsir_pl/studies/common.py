@@ -3,7 +3,7 @@
 A study is a grid of :func:`rsir_pl.loop.runner.self_improve` runs, each in its own run
 directory ``<run_dir>/study-<name>/<label>/`` (resumable, sharing nothing), summarised in
 ``study.md`` (a markdown table), ``study.png`` (a plot) and ``study.json`` (the numbers),
-written atomically through :class:`rsir_pl.loop.rundir.RunDir`.
+written atomically through :class:`rsir_pl.storage.rundir.RunDir`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from rsir_pl.config import ConfigError, RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
-from rsir_pl.loop.rundir import RunDir
+from rsir_pl.storage.rundir import RunDir
 
 log = logging.getLogger("rsir_pl.studies")
 

@@ -19,7 +19,7 @@ from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.registry import SYNTHETIC, SYNTHETIC_TINY, known_world
 from rsir_pl.data.synthetic import SyntheticWorld
 from rsir_pl.generation.plausibility import plausibility_summary
-from rsir_pl.loop.rundir import RunDir
+from rsir_pl.storage.rundir import RunDir
 from rsir_pl.studies import common as C
 
 DEFAULT = [5, 20, 100]

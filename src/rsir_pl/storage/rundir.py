@@ -19,7 +19,7 @@ import torch
 
 from rsir_pl.atomic import atomic_write_bytes
 from rsir_pl.data.store import SequenceStore
-from rsir_pl.loop.writer_lock import acquire_writer_lock
+from rsir_pl.storage.writer_lock import acquire_writer_lock
 
 MANIFEST = "manifest.json"
 RUN_INFO = "run.json"
@@ -33,7 +33,7 @@ class RunDir:
     """A resumable run directory with an integrity manifest.
 
     Only the writer process (DDP rank 0) writes; every process may read. A writer holds the
-    directory's writer lock (:mod:`rsir_pl.loop.writer_lock`), so a second process that tries to
+    directory's writer lock (:mod:`rsir_pl.storage.writer_lock`), so a second process that tries to
     write the same directory is refused instead of silently overwriting the manifest.
     """
 

@@ -127,7 +127,7 @@ def _from_lightning(payload: dict[str, Any], source: str) -> SequentialRecommend
 
 
 def _from_run_dir(path: Path, iteration: int | None) -> Checkpoint:
-    from rsir_pl.loop.rundir import RunDir
+    from rsir_pl.storage.rundir import RunDir
 
     run = RunDir(path, writer=False)
     if not run.has("run.json"):

@@ -101,7 +101,7 @@ def build_run_store(run_dir: str | Path, iteration: int) -> tuple[SequenceStore,
     from rsir_pl.config import DataConfig
     from rsir_pl.data.registry import load_dataset
     from rsir_pl.data.split import LeaveOneOutSplit
-    from rsir_pl.loop.rundir import RunDir
+    from rsir_pl.storage.rundir import RunDir
 
     run_dir = Path(run_dir)
     if iteration < 0:
