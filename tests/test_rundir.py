@@ -48,7 +48,7 @@ def test_non_writer_never_writes(tmp_path):
 
 def test_corrupt_manifest_is_reported(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
-    with pytest.raises(RunDirError, match="manifest is corrupt"):
+    with pytest.raises(RunDirError, match="the manifest is corrupt"):
         RunDir(tmp_path)
 
 

@@ -12,13 +12,6 @@ from rsir_pl.config import (
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DataConfig",
-    "GenerationConfig",
-    "LoggerConfig",
-    "ModelConfig",
-    "RunConfig",
-    "TrainerConfig",
-    "load_run_config",
-    "__version__",
-]
+#: the configuration types and their loader, importable from the package itself
+__all__ = [cls.__name__ for cls in (DataConfig, GenerationConfig, LoggerConfig, ModelConfig, RunConfig, TrainerConfig)]
+__all__ += ["load_run_config", "__version__"]

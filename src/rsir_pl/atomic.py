@@ -35,3 +35,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def read_json_object(path: Path, error: type[Exception], remedy: str) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when the file does not exist; ``error`` naming the file and
+    ``remedy`` when it is not valid JSON or not an object."""
+    import json
+
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc}); {remedy}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path}: not a JSON object; {remedy}")
+    return data

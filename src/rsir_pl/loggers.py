@@ -29,7 +29,7 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-from rsir_pl.atomic import atomic_write_bytes
+from rsir_pl.atomic import atomic_write_bytes, read_json_object
 from rsir_pl.config import LoggerConfig
 
 log = logging.getLogger(__name__)
@@ -124,13 +124,10 @@ class WandbTracker(Tracker):
 
     def _load_state(self) -> dict[str, Any]:
         path = self.run_dir / self.STATE_FILE
-        if not path.exists():
+        state = read_json_object(path, ValueError, "delete it to start a new W&B run")
+        if state is None:
             return {}
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc}); delete it to start a new W&B run") from exc
-        if not isinstance(state, dict) or not isinstance(state.get("id"), str):
+        if not isinstance(state.get("id"), str):
             raise ValueError(f"{path}: no W&B run id in it; delete it to start a new W&B run")
         return state
 

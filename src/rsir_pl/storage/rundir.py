@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rsir_pl.atomic import atomic_write_bytes
+from rsir_pl.atomic import atomic_write_bytes, read_json_object
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.storage.writer_lock import acquire_writer_lock
 
@@ -47,14 +47,9 @@ class RunDir:
 
     # ------------------------------------------------------------------ manifest
     def _load_manifest(self) -> dict[str, dict[str, Any]]:
-        p = self.path / MANIFEST
-        if not p.exists():
-            return {}
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RunDirError(f"{p}: manifest is corrupt ({exc}); move the run directory aside") from exc
-        return data.get("files", {})
+        remedy = "the manifest is corrupt: move the run directory aside"
+        data = read_json_object(self.path / MANIFEST, RunDirError, remedy)
+        return {} if data is None else data.get("files", {})
 
     def reload(self) -> None:
         """Re-read the manifest (non-writer ranks after a barrier)."""
