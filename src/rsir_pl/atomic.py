@@ -6,6 +6,7 @@ the writer is killed.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -40,8 +41,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def read_json_object(path: Path, error: type[Exception], remedy: str) -> dict[str, Any] | None:
     """The JSON object in ``path``; None when the file does not exist; ``error`` naming the file and
     ``remedy`` when it is not valid JSON or not an object."""
-    import json
-
     if not path.exists():
         return None
     try:

@@ -107,7 +107,8 @@ def check_generated(
         raise LeakageError("a generated sequence does not start with its seed's prefix")
     if replaces is None and not fidelity_checked:
         return
-    new = d_next.select(np.arange(len(d_k), len(d_next)))
+    # the generated part over the same item buffer (select() would copy all of D'_{k+1})
+    new = SequenceStore(new_items, d_next.offsets[len(d_k) :] - first, new_root, d_next.generation[len(d_k) :])
     if replaces is not None:
         _check_replacements(new, d0, source, np.asarray(replaces, dtype=bool))
     if fidelity_checked:
