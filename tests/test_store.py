@@ -135,6 +135,16 @@ def test_sequence_keys_identify_equal_sequences():
     s = SequenceStore.from_lists([[1, 2], [2, 1], [1, 2], []])
     keys = s.sequence_keys()
     assert keys[0] == keys[2] and keys[0] != keys[1] and keys[3] == b""
+    # a key is the sequence's item bytes, so a prefix never equals the longer sequence
+    assert keys[0] == np.array([1, 2], dtype=s.items.dtype).tobytes()
+
+
+def test_sequence_keys_of_chosen_rows_follow_the_given_order():
+    s = SequenceStore.from_lists([[1, 2], [3], [4, 5, 6], [1, 2, 7]])
+    every = s.sequence_keys()
+    assert s.sequence_keys(np.array([3, 0, 2])) == [every[3], every[0], every[2]]
+    assert s.sequence_keys(np.zeros(0, dtype=np.int64)) == []
+    assert every[0] != every[3]
 
 
 def test_bytes_round_trip_and_file_round_trip(tmp_path):

@@ -38,6 +38,12 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on a uint64 array (wrapping arithmetic), e.g. for hashing."""
+    with np.errstate(over="ignore"):
+        return _mix(np.asarray(x, dtype=np.uint64))
+
+
 def keyed_uniform(
     seed: int,
     iteration: int,

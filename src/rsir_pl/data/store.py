@@ -216,11 +216,17 @@ class SequenceStore:
             and np.array_equal(self.generation[:n], prefix.generation)
         )
 
-    def sequence_keys(self) -> list[bytes]:
-        """A hashable key per sequence (its item bytes), for duplicate detection."""
-        raw = self.items.tobytes()
-        off = self.offsets * 4
-        return [raw[off[i] : off[i + 1]] for i in range(len(self))]
+    def sequence_keys(self, rows: np.ndarray | None = None) -> list[bytes]:
+        """A hashable key per sequence (its item bytes), for duplicate detection.
+
+        ``rows``: only these sequences' keys, in that order (default: all). Keys are sliced from
+        a view of the item buffer, so asking for a few rows of a large store copies only those.
+        """
+        raw = memoryview(np.ascontiguousarray(self.items)).cast("B")
+        idx = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        starts = (self.offsets[idx] * self.items.itemsize).tolist()
+        ends = (self.offsets[idx + 1] * self.items.itemsize).tolist()
+        return [raw[a:b].tobytes() for a, b in zip(starts, ends)]
 
     # ------------------------------------------------------------------ persistence
     def to_bytes(self) -> bytes:

@@ -12,6 +12,7 @@ import numpy as np
 
 from rsir_pl import draws
 from rsir_pl.config import GenerationConfig
+from rsir_pl.data.dedup import first_new_rows
 from rsir_pl.data.store import SequenceStore
 
 
@@ -90,28 +91,24 @@ def finalize(
     """Filter, de-duplicate (against each other and D_k) and cap raw rows into D'_{k+1}."""
     c = candidates
     n = len(c.seq)
-    lengths = c.sequences.lengths
-    long_enough = (c.accepted >= 1) & (lengths >= config.min_len)
-    existing = set(store.sequence_keys())
-    keys = c.sequences.sequence_keys()
-    keep = np.zeros(n, dtype=bool)
-    duplicates = 0
-    for i in np.flatnonzero(long_enough):
-        if keys[i] in existing:
-            duplicates += 1
-            continue
-        existing.add(keys[i])
-        keep[i] = True
+    # index arrays over the rows with an accepted step, never per-raw-row arrays: at scale most
+    # attempts accept nothing, and per-row lengths and byte keys were the iteration's largest
+    # allocations
+    offsets = c.sequences.offsets
+    accepted_rows = np.flatnonzero(c.accepted >= 1)
+    accepted_len = offsets[accepted_rows + 1] - offsets[accepted_rows]
+    too_short = int((accepted_len < config.min_len).sum())
+    # compared by hash first; only rows whose hashes meet get an exact byte comparison
+    idx, duplicates = first_new_rows(store, c.sequences, accepted_rows[accepted_len >= config.min_len])
+    del accepted_len
     capped = 0
     if config.max_synthetic_ratio is not None:
         cap = int(config.max_synthetic_ratio * real_interactions)
-        idx = np.flatnonzero(keep)
         prio = draws.keyed_uniform(seed, iteration, c.seq[idx], c.attempt[idx], 0, draws.SUBSAMPLE)
         by_prio = idx[np.argsort(prio, kind="stable")]
-        within = np.cumsum(lengths[by_prio]) <= cap
-        keep[by_prio[~within]] = False
+        within = np.cumsum(offsets[by_prio + 1] - offsets[by_prio]) <= cap
+        idx = np.sort(by_prio[within])
         capped = int((~within).sum())
-    idx = np.flatnonzero(keep)
     out = c.sequences.select(idx)
     counters = c.counters
     proposed = counters.get("proposed_steps", 0.0)
@@ -121,8 +118,8 @@ def finalize(
         "proposed_steps": int(proposed),
         "accepted_steps": int(counters.get("accepted_steps", 0)),
         "acceptance_rate": counters.get("accepted_steps", 0.0) / proposed if proposed else 0.0,
-        "attempts_with_accepted_step": int((c.accepted >= 1).sum()),
-        "too_short_dropped": int(((c.accepted >= 1) & (lengths < config.min_len)).sum()),
+        "attempts_with_accepted_step": int(len(accepted_rows)),
+        "too_short_dropped": too_short,
         "duplicates_dropped": duplicates,
         "capped_dropped": capped,
         "kept_sequences": int(len(idx)),
