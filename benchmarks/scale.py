@@ -4,7 +4,7 @@
     python benchmarks/scale.py --users 2000 8000 --results /tmp/x.md   # quick check
 
 For each size the embedded synthetic world (``SyntheticSpec``: ``--users`` users, users/``--users-per-item``
-items, the default length distribution: 5 + Exp(3.7) items, so |D_0| grows with the users) is drawn
+items, the default length distribution: 5 + floor(4.5 x Lomax(2)) items, so |D_0| grows with the users) is drawn
 once and written as a CSV log (benchmarks/out/scale/, reused), then a fresh process runs one
 iteration of the loop, phase by phase, each timed and with its own peak RSS (VmHWM reset before the
 phase; the increment over the RSS at its start is the phase's working memory):
@@ -61,6 +61,18 @@ LABELS = {
     "evaluate": "evaluation",
 }
 SCORING = ("decode", "evaluate")
+
+
+def world_defaults() -> str:
+    """The synthetic world's shape as the code defines it (so the results text cannot go stale)."""
+    from rsir_pl.data.synthetic import SyntheticSpec
+
+    d = SyntheticSpec()
+    return (
+        f"{d.num_groups} groups, {d.successors} successors followed {d.follow:g} of the time, lengths "
+        f"{d.min_length} + floor({d.length_scale:g} x Lomax({d.length_tail:g})) capped at {d.max_length}, "
+        f"popularity exponent {d.popularity_exponent:g}"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -500,7 +512,7 @@ def main(argv: list[str] | None = None) -> None:
         link = f"plot: {plot_path}"
     setup = (
         f"The embedded synthetic world at {', '.join(f'{u:,}' for u in args.users)} users with users/"
-        f"{args.users_per_item:g} items (SyntheticSpec defaults otherwise: 25 groups, lengths 5 + Exp(3.7)), "
+        f"{args.users_per_item:g} items (SyntheticSpec defaults otherwise: {world_defaults()}), "
         f"written as a CSV log and read back ({args.k_core}-core). One process per size, {args.threads or 1} torch "
         f"thread(s). SASRec hidden 64, 2 layers, sampled softmax (256 negatives), batch 256, max_len 50; "
         f"generation paper preset (m={args.m}, tau=20, p=0.5, exact check in chunks of 65,536 items); evaluation "
