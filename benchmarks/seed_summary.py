@@ -65,6 +65,8 @@ class SeedRun:
     d_recall: Delta
     base_val: float | None = None
     rsir_val: float | None = None
+    #: the base's and RSIR's per-user test ranks (run directories only), for the pooled test
+    rank_files: tuple[Path, Path] | None = None
 
 
 # ---------------------------------------------------------------------------- reading
@@ -105,6 +107,7 @@ def from_run_dir(group: str, run_dir: str | Path, iteration: int = 1) -> SeedRun
 
     base, rsir = records[0]["test"], records[iteration]["test"]
     vs = records[iteration].get("vs_base", {})
+    rank_files = (run_dir / "iter_0" / "test_ranks.npz", run_dir / f"iter_{iteration}" / "test_ranks.npz")
     return SeedRun(
         group=group,
         seed=int(cfg["seed"]),
@@ -118,6 +121,7 @@ def from_run_dir(group: str, run_dir: str | Path, iteration: int = 1) -> SeedRun
         d_recall=_delta(vs, "recall@10", str(path)),
         base_val=val(0),
         rsir_val=val(iteration),
+        rank_files=rank_files if all(f.exists() for f in rank_files) else None,
     )
 
 
@@ -280,6 +284,32 @@ def comparison_table(groups: dict[str, list[SeedRun]], show_val: bool = True) ->
     return _table(headers, rows, show_val)
 
 
+def pooled_table(groups: dict[str, list[SeedRun]]) -> str | None:
+    """Per group whose seeds all have per-user ranks: one paired test over every (user, seed) pair."""
+    import numpy as np
+
+    from rsir_pl.significance import paired_comparison
+
+    rows: list[list[Any]] = []
+    for name, rs in groups.items():
+        if len(rs) < 2 or any(r.rank_files is None for r in rs):
+            continue
+        base = np.concatenate([np.load(r.rank_files[0])["ranks"] for r in rs])  # type: ignore[index]
+        new = np.concatenate([np.load(r.rank_files[1])["ranks"] for r in rs])  # type: ignore[index]
+        cmp = paired_comparison(base, new, metrics=("ndcg@10", "recall@10"))
+        cells = []
+        for metric in ("ndcg@10", "recall@10"):
+            c = cmp[metric]
+            d = Delta(c["relative"], c["ci_low"], c["ci_high"], c["p_value"])
+            cells.append(f"{d.relative:+.1%} [{d.ci_low:+.4f}, {d.ci_high:+.4f}], p={d.p_value:.3g} ({d.verdict})")
+        rows.append([name, ", ".join(str(r.seed) for r in rs), f"{len(base):,}", *cells])
+    if not rows:
+        return None
+    return markdown_table(
+        ["group", "seeds", "(user, seed) pairs", "pooled RSIR vs base NDCG@10", "pooled RSIR vs base Recall@10"], rows
+    )
+
+
 def summary_blocks(groups: dict[str, list[SeedRun]], iteration: int = 1) -> list[str]:
     """The markdown blocks of the section: method, comparison, per-group tables, sources, gaps."""
     runs = [r for rs in groups.values() for r in rs]
@@ -301,6 +331,15 @@ def summary_blocks(groups: dict[str, list[SeedRun]], iteration: int = 1) -> list
     ]
     for name, rs in groups.items():
         blocks += [f"**{name}**:", group_table(rs, show_val)]
+    pooled = pooled_table(groups)
+    if pooled is not None:
+        blocks += [
+            "Pooled over seeds (groups whose run directories hold per-user test ranks): every seed's per-user "
+            "differences together, one paired test (bootstrap 95% CI of the mean difference over the (user, "
+            "seed) pairs, paired t-test). The same users recur once per seed, so this CI treats seeds of one user "
+            "as independent and is narrower than a test over seeds as units.",
+            pooled,
+        ]
     lines = ["Sources:", ""]
     for name, rs in groups.items():
         for r in rs:

@@ -204,3 +204,35 @@ def test_main_replace_regenerates_the_section_in_place(
     sections = split_sections(out.read_text())
     assert [s.title for s in sections] == ["A", "T", "B"]
     assert "typed by hand" not in sections[1].text and "| w | 0 |" in sections[1].text
+
+
+def test_pooled_test_joins_every_seed_users_and_matches_a_direct_comparison(runs: list[Path], tmp_path: Path) -> None:
+    import numpy as np
+
+    from rsir_pl.significance import paired_comparison
+
+    ranks = {
+        runs[0]: (np.array([1, 5, 30, 2]), np.array([1, 3, 40, 2])),
+        runs[1]: (np.array([12, 1, 7]), np.array([2, 1, 9])),
+    }
+    for run, (base, new) in ranks.items():
+        for k, r in ((0, base), (1, new)):
+            (run / f"iter_{k}").mkdir()
+            np.savez(run / f"iter_{k}" / "test_ranks.npz", ranks=r)
+    groups = S.collect([("--runs", f"g={runs[0]}"), ("--runs", f"g={runs[1]}")], tmp_path / "none.md")
+    table = S.pooled_table(groups)
+    assert table is not None
+    want = paired_comparison(
+        np.concatenate([ranks[runs[0]][0], ranks[runs[1]][0]]),
+        np.concatenate([ranks[runs[0]][1], ranks[runs[1]][1]]),
+        metrics=("ndcg@10", "recall@10"),
+    )
+    row = next(line for line in table.splitlines() if line.startswith("| g |"))
+    assert "| 0, 1 | 7 |" in row
+    for metric in ("ndcg@10", "recall@10"):
+        c = want[metric]
+        assert f"{c['relative']:+.1%} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" in row
+    # one seed's ranks missing: no pooled row for the group
+    (runs[1] / "iter_1" / "test_ranks.npz").unlink()
+    groups = S.collect([("--runs", f"g={runs[0]}"), ("--runs", f"g={runs[1]}")], tmp_path / "none.md")
+    assert S.pooled_table(groups) is None
