@@ -110,13 +110,11 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         res = finalize(cands, dk, cfg, 0, 1, int(dk.num_interactions))
         out, dups = res.sequences, res.stats["duplicates_dropped"]
-        kept = None
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     d1_bytes = sum(a.nbytes for a in (dk.items, dk.offsets, out.items, out.offsets))
     digest = hashlib.sha256(out.items.tobytes() + out.offsets.tobytes()).hexdigest()[:16]
-    del kept
     return {
         "wall_s": wall,
         "cpu_s": cpu,
