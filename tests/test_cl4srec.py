@@ -200,3 +200,13 @@ def test_select_decoding_keeps_rows() -> None:
 
 def test_save_load_round_trip(tmp_path) -> None:
     check_round_trip(make_model(), tmp_path / "m.pt")
+
+
+def test_fixed_slot_positions_keep_the_encoder_contract() -> None:
+    # slots counted from the window's right edge: padding-invariant, causal, and decoding re-encodes
+    fixed = make_model(positions="fixed_slot")
+    check_causal(fixed)
+    check_padding_invariance(fixed)
+    check_cached_decoding(fixed)
+    check_select_decoding(fixed)
+    check_generator_matches_reference(lambda n, length: make_model(num_items=n, max_len=length, positions="fixed_slot"))

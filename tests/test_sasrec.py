@@ -6,6 +6,7 @@ import torch
 
 from rsir_pl.config import OPTIMIZERS, ModelConfig
 from rsir_pl.models import build_model, load_model, save_model
+from rsir_pl.models.base import fixed_slots
 
 
 def model(**kw):
@@ -118,3 +119,47 @@ def test_optimizer_option_builds_adam_or_decoupled_adamw():
 def test_every_optimizer_name_the_config_accepts_builds():
     for name in OPTIMIZERS:
         assert isinstance(model(optimizer=name).configure_optimizers(), torch.optim.Optimizer), name
+
+
+def test_fixed_slots_count_from_the_windows_right_edge():
+    seqs = torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4]])
+    assert fixed_slots(seqs, 12).tolist() == [[8, 9, 10, 11], [8, 9, 10, 11]]
+    assert fixed_slots(seqs[:, 2:], 12).tolist() == [[10, 11], [10, 11]]
+
+
+def test_fixed_slot_positions_move_with_an_append_and_from_first_ones_do_not():
+    ctx = torch.tensor([[4, 8, 15]])
+    grown = torch.tensor([[4, 8, 15, 16]])
+    first, fixed = model(), model(positions="fixed_slot")
+    with torch.no_grad():
+        assert torch.allclose(first.encode(ctx)[0], first.encode(grown)[0, :3], atol=1e-5)
+        assert not torch.allclose(fixed.encode(ctx)[0], fixed.encode(grown)[0, :3], atol=1e-3)
+        # the newest item has the last slot under fixed slots, whatever the length
+        assert torch.allclose(fixed.positions_of(grown)[0, -1], torch.tensor(11))
+
+
+def test_fixed_slot_decoding_equals_reencoding_through_appends_and_selection():
+    m = model(positions="fixed_slot")
+    ctx = torch.tensor([[0, 0, 3, 4], [1, 2, 3, 4]])
+    with torch.no_grad():
+        h, state = m.start_decoding(ctx)
+        assert torch.allclose(h, m.last_hidden(ctx), atol=1e-5)
+        full = ctx
+        for item in ([7, 9], [11, 13]):
+            h, state = m.extend_decoding(state, torch.tensor(item))
+            full = torch.cat([full, torch.tensor(item).view(-1, 1)], dim=1)
+            assert torch.allclose(h, m.last_hidden(full), atol=1e-5)
+        kept = m.select_decoding(state, torch.tensor([1]))
+        h1, _ = m.extend_decoding(kept, torch.tensor([20]))
+        assert torch.allclose(h1, m.last_hidden(torch.cat([full[1:], torch.tensor([[20]])], dim=1)), atol=1e-5)
+
+
+def test_input_scale_none_feeds_the_item_embeddings_unscaled():
+    scaled, plain = model(), model(input_scale="none")
+    assert scaled.emb_scale == 4.0 and plain.emb_scale == 1.0  # hidden 16
+    plain.load_state_dict(scaled.state_dict())
+    seqs = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        assert not torch.allclose(scaled.encode(seqs), plain.encode(seqs), atol=1e-3)
+        pos = plain.positions_of(seqs)
+        assert torch.allclose(plain.embed(seqs, pos), plain.item_emb(seqs) + plain.pos_emb(pos))

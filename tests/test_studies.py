@@ -34,6 +34,7 @@ GRIDS = {
     "leakage": [5],
     "tune": {"generation.tau": [5, 50]},
     "asrep": None,
+    "encoder": [{"model.ffn_mult": 1}, {"model.positions": "fixed_slot", "model.input_scale": "none"}],
 }
 
 
@@ -108,6 +109,14 @@ def test_study_runs_end_to_end(study_root, name):
         assert decay1["NDCG@10"] == pooled1["NDCG@10"]
         base_rows = [r for r in rows if r["iteration"] == 0]
         assert len({r["NDCG@10"] for r in base_rows}) == 1  # no weighting of these changes the base
+    elif name == "encoder":
+        assert [r["setting"] for r in rows] == ["config", "ffn_mult=1", "positions=fixed_slot,input_scale=none"]
+        assert sum(r["selected"] == "*" for r in rows) == 1 and rows[0]["val vs config"] == 0.0
+        # each setting trained its own base with that setting, and they differ
+        sub = yaml.safe_load((out / "positions=fixed_slot_input_scale=none" / "config.yaml").read_text())
+        assert sub["model"]["positions"] == "fixed_slot" and sub["model"]["input_scale"] == "none"
+        assert len({r["val NDCG@10"] for r in rows}) == 3
+        assert all(len(recs) == 1 for recs in numbers["runs"].values())  # base only, no RSIR
     elif name == "leakage":
         real = rows[-1]
         assert real["run"] == "real training data"

@@ -13,6 +13,10 @@ OPTIMIZERS = ("adam", "adamw")
 SYNTHETIC_LOSSES = ("plain", "idl")
 #: learning-rate schedules after the linear warm-up (model.lr_schedule; null = none)
 LR_SCHEDULES = ("constant", "cosine")
+#: how an item's position is counted (model.positions)
+POSITION_SCHEMES = ("from_first", "fixed_slot")
+#: what multiplies the input item embeddings (model.input_scale)
+INPUT_SCALES = ("sqrt_d", "none")
 
 
 @dataclass
@@ -27,6 +31,12 @@ class ModelConfig:
         dropout: dropout on embeddings and block outputs.
         attn_dropout: dropout on attention weights.
         ffn_mult: feed-forward inner size as a multiple of hidden (SASRec, CL4SRec).
+        positions: from_first (learned positions counted from each sequence's first item, so
+            appending never moves earlier positions and cached decoding is exact) or fixed_slot
+            (the slot in the max_len-wide left-padded window, so the newest item always has the
+            last slot, as in the original SASRec code; every append moves every position, so
+            decoding re-encodes the context each step). SASRec and CL4SRec.
+        input_scale: sqrt_d (item embeddings times sqrt(hidden), as in SASRec) or none.
         loss: ce (full softmax), sampled_softmax (uniform negatives) or bce (one negative).
         num_negatives: negatives per batch for sampled_softmax.
         temperature: logit temperature for sampled_softmax.
@@ -78,6 +88,8 @@ class ModelConfig:
     dropout: float = 0.5
     attn_dropout: float = 0.5
     ffn_mult: int = 4
+    positions: str = "from_first"
+    input_scale: str = "sqrt_d"
     loss: str = "ce"
     num_negatives: int = 256
     temperature: float = 1.0
@@ -127,6 +139,14 @@ class ModelConfig:
                 v,
             )
         check(self.ffn_mult >= 1, "model.ffn_mult", "must be >= 1", self.ffn_mult)
+        choice(self.positions, "model.positions", POSITION_SCHEMES)
+        check(
+            self.positions == "from_first" or self.backbone in ("sasrec", "cl4srec"),
+            "model.positions",
+            f"fixed_slot is implemented for sasrec and cl4srec, not {self.backbone}",
+            self.positions,
+        )
+        choice(self.input_scale, "model.input_scale", INPUT_SCALES)
         check(self.num_negatives >= 1, "model.num_negatives", "must be >= 1", self.num_negatives)
         check(self.temperature > 0, "model.temperature", "must be > 0", self.temperature)
         check(self.cl_temperature > 0, "model.cl_temperature", "must be > 0", self.cl_temperature)

@@ -235,8 +235,8 @@ class SequentialRecommender(L.LightningModule):
 
     @property
     def emb_scale(self) -> float:
-        """Input embeddings are multiplied by sqrt(d), as in SASRec."""
-        return math.sqrt(self.config.hidden)
+        """What input item embeddings are multiplied by: sqrt(d) as in SASRec, or 1 (model.input_scale)."""
+        return math.sqrt(self.config.hidden) if self.config.input_scale == "sqrt_d" else 1.0
 
 
 class FastDropout(nn.Module):
@@ -267,6 +267,14 @@ def positions(seqs: torch.Tensor) -> torch.Tensor:
     """0-based position of each item within its own (left-padded) sequence; 0 at padding."""
     nonpad = (seqs != 0).long()
     return (nonpad.cumsum(dim=1) - 1).clamp(min=0)
+
+
+def fixed_slots(seqs: torch.Tensor, max_len: int) -> torch.Tensor:
+    """Each column's slot in the ``max_len``-wide left-padded window: the last column is slot
+    ``max_len - 1`` whatever the width (a batch trimmed of its left padding keeps its slots)."""
+    B, L = seqs.shape
+    slots = torch.arange(max_len - L, max_len, device=seqs.device).clamp(min=0)
+    return slots.expand(B, L)
 
 
 def attention_mask(seqs: torch.Tensor) -> torch.Tensor:

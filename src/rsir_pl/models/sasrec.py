@@ -1,9 +1,10 @@
 """SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence.
 
 Pre-LayerNorm transformer blocks on ``torch.nn.functional.scaled_dot_product_attention``,
-learned positions counted from each sequence's first item (so appending an item never moves
-earlier positions, which makes key/value caching exact), and the item table shared between
-input and output.
+learned positions counted from each sequence's first item by default (so appending an item never
+moves earlier positions, which makes key/value caching exact; ``model.positions: fixed_slot`` gives
+the original code's window slots, decoded by re-encoding), and the item table shared between input
+and output.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsir_pl.config import ModelConfig
-from rsir_pl.models.base import FastDropout, SequentialRecommender, attention_mask, positions
+from rsir_pl.models.base import FastDropout, SequentialRecommender, attention_mask, fixed_slots, positions
 
 
 class CausalBlock(nn.Module):
@@ -80,7 +81,7 @@ class SASRec(SequentialRecommender):
     def _run(self, seqs: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         nonpad = (seqs != 0).unsqueeze(-1)
         mask = attention_mask(seqs)
-        x = self.embed(seqs, positions(seqs))
+        x = self.embed(seqs, self.positions_of(seqs))
         cache = []
         for block in self.blocks:
             x, kv = block(x, mask)
@@ -88,11 +89,24 @@ class SASRec(SequentialRecommender):
             cache.append(kv)
         return self.final_ln(x), cache
 
+    def positions_of(self, seqs: torch.Tensor) -> torch.Tensor:
+        """Position ids of left-padded ``seqs`` under ``model.positions``."""
+        if self.config.positions == "fixed_slot":
+            return fixed_slots(seqs, self.max_len)
+        return positions(seqs)
+
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
         return self._run(seqs)[0]
 
     # ------------------------------------------------------------------ cached decoding
+    @property
+    def reencodes(self) -> bool:
+        """Fixed slots move on every append, so cached keys would carry stale positions."""
+        return self.config.positions == "fixed_slot"
+
     def start_decoding(self, seqs: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        if self.reencodes:
+            return super().start_decoding(seqs)
         h, cache = self._run(seqs)
         state = {
             "kv": cache,
@@ -102,6 +116,8 @@ class SASRec(SequentialRecommender):
         return h[:, -1], state
 
     def extend_decoding(self, state: Any, items: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        if self.reencodes:
+            return super().extend_decoding(state, items)
         items = items.view(-1, 1)
         key_valid = torch.cat([state["key_valid"], torch.ones_like(items, dtype=torch.bool)], dim=1)
         mask = key_valid[:, None, None, :]
@@ -114,6 +130,8 @@ class SASRec(SequentialRecommender):
         return h, {"kv": new_cache, "key_valid": key_valid, "length": state["length"] + 1}
 
     def select_decoding(self, state: Any, rows: torch.Tensor) -> Any:
+        if self.reencodes:
+            return super().select_decoding(state, rows)
         return {
             "kv": [(k[rows], v[rows]) for k, v in state["kv"]],
             "key_valid": state["key_valid"][rows],

@@ -20,6 +20,9 @@ tune               RSIR settings chosen on validation NDCG@10 (one base, one   t
                    iteration per setting); the choice's test result once       p [0.5, 1.0]
 asrep              base, ASReP, RSIR and ASReP+RSIR on one base, each with     [asrep, rsir,
                    its paired CI against the base and against each other       asrep+rsir]
+encoder            the base's encoder choices on validation (one base per      fixed_slot, no
+                   setting); the choice's test result against the config's     input scale,
+                                                                               ffn_mult 1
 =================  ==========================================================  ==================
 """
 
@@ -33,7 +36,7 @@ from rsir_pl.config import ConfigError, RunConfig
 
 
 def _registry() -> dict[str, Callable[[RunConfig, Any], Path]]:
-    from rsir_pl.studies import asrep, data, iterations, leakage, noise, sweep, tune, weak_to_strong, weighting
+    from rsir_pl.studies import asrep, data, encoder, iterations, leakage, noise, sweep, tune, weak_to_strong, weighting
 
     return {
         "iterations": iterations.run,
@@ -46,11 +49,24 @@ def _registry() -> dict[str, Callable[[RunConfig, Any], Path]]:
         "leakage": leakage.run,
         "tune": tune.run,
         "asrep": asrep.run,
+        "encoder": encoder.run,
     }
 
 
 #: every study name run_study accepts
-STUDIES = ("iterations", "tau", "p", "noise", "weak-to-strong", "data", "weighting", "leakage", "tune", "asrep")
+STUDIES = (
+    "iterations",
+    "tau",
+    "p",
+    "noise",
+    "weak-to-strong",
+    "data",
+    "weighting",
+    "leakage",
+    "tune",
+    "asrep",
+    "encoder",
+)
 
 
 def run_study(name: str, base_config: RunConfig, grid: Any = None) -> Path:

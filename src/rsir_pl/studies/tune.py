@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,32 +35,39 @@ TUNABLE_SECTIONS = ("generation", "model")
 TUNABLE_MODEL_KEYS = ("synthetic_weight", "generation_decay", "synthetic_loss")
 
 
-def expand_grid(grid: Any) -> list[dict[str, Any]]:
-    """The list of settings (each a dict of dotted option -> value) a grid describes."""
+def expand_grid(
+    grid: Any, default: Any = None, check_key: Callable[[str], None] | None = None, study: str = "tune"
+) -> list[dict[str, Any]]:
+    """The list of settings (each a dict of dotted option -> value) a grid describes.
+
+    ``default`` replaces a missing grid (tune's own by default); ``check_key`` refuses an option the
+    study cannot vary (tune's rule by default); ``study`` names the study in errors.
+    """
     if grid is None:
-        grid = DEFAULT_GRID
+        grid = DEFAULT_GRID if default is None else default
+    check_key = _check_key if check_key is None else check_key
     if isinstance(grid, Mapping):
         if not grid:
-            raise ConfigError("tune: --grid must not be empty")
+            raise ConfigError(f"{study}: --grid must not be empty")
         keys = list(grid)
         values = []
         for k in keys:
             v = grid[k]
             if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or not v:
-                raise ConfigError(f"tune: grid option {k} needs a non-empty list of values (got {v!r})")
+                raise ConfigError(f"{study}: grid option {k} needs a non-empty list of values (got {v!r})")
             values.append(list(v))
         settings = [dict(zip(keys, combo)) for combo in itertools.product(*values)]
     elif isinstance(grid, Sequence) and not isinstance(grid, (str, bytes)) and grid:
         settings = []
         for i, s in enumerate(grid):
             if not isinstance(s, Mapping):
-                raise ConfigError(f"tune: grid entry {i} must be a mapping of options (got {s!r})")
+                raise ConfigError(f"{study}: grid entry {i} must be a mapping of options (got {s!r})")
             settings.append(dict(s))
     else:
-        raise ConfigError(f"tune: --grid must be a mapping of option lists or a list of settings (got {grid!r})")
+        raise ConfigError(f"{study}: --grid must be a mapping of option lists or a list of settings (got {grid!r})")
     for s in settings:
         for key in s:
-            _check_key(key)
+            check_key(key)
     return settings
 
 
@@ -76,6 +83,15 @@ def _check_key(key: str) -> None:
             f"tune: grid option {key!r}: of the model section only "
             f"{', '.join(TUNABLE_MODEL_KEYS)} act after iteration 0"
         )
+
+
+def sections_of(setting: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"model.ffn_mult": 1}`` -> ``{"model": {"ffn_mult": 1}}`` (for :func:`common.derive`)."""
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in setting.items():
+        section, _, name = key.partition(".")
+        sections.setdefault(section, {})[name] = value
+    return sections
 
 
 def label(setting: Mapping[str, Any]) -> str:
@@ -95,11 +111,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
     base_records = C.run_grid([("base", base_cfg, None)])["base"]
     runs = []
     for lab, s in zip(labels, settings):
-        sections: dict[str, dict[str, Any]] = {}
-        for key, value in s.items():
-            section, _, name = key.partition(".")
-            sections.setdefault(section, {})[name] = value
-        cfg = C.derive(base, path / C.slug(lab), iterations=1, share_base=False, **sections)
+        cfg = C.derive(base, path / C.slug(lab), iterations=1, share_base=False, **sections_of(s))
         cfg = dataclasses.replace(cfg, base_from=str(path / "base"))
         runs.append((lab, cfg, None))
     records = C.run_grid(runs)
