@@ -3,7 +3,7 @@
     python benchmarks/study.py NAME --config configs/sasrec/toys.yaml [--grid YAML] [--set key=value ...]
     python benchmarks/study.py tau --config configs/sasrec/synthetic.yaml --grid "[5, 20, 100]"
 
-NAME is one of iterations, tau, p, noise, weak-to-strong, data, weighting, leakage (see
+NAME is one of iterations, tau, p, noise, weak-to-strong, data, weighting, leakage, tune, asrep, encoder (see
 ``rsir_pl.studies``). Runs (or resumes) ``rsir_pl.studies.run_study`` in ``<run_dir>/study-NAME/``,
 then appends the study's ``study.md`` to ``--results`` (default benchmarks/RESULTS.md) under a
 heading with the command, ``git rev-parse --short HEAD``, the machine (nproc, GPU) and the date.

@@ -7,8 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from rsir_pl import draws
 from rsir_pl.baselines import ItemSimilarity, augment, insertion, reorder
+from rsir_pl.baselines.common import run_augmentation
 from rsir_pl.baselines.insertion import insertion_rows
 from rsir_pl.baselines.reorder import reorder_rows
 from rsir_pl.config import ConfigError, DataConfig, GenerationConfig
@@ -236,3 +240,66 @@ def test_loop_runs_a_baseline_and_resumes(tmp_path, method):
     assert records[1]["train_data"]["synthetic_sequences"] == 60
     again = self_improve(cfg)  # resume: the saved D'_1 passes the leakage guard when it is reloaded
     assert again[1]["test"] == records[1]["test"]
+
+
+def _plain_augmentation(store, eligible, make_rows, num_sequences, copies=2):
+    """The rule run_augmentation follows, one row at a time with a set of byte keys (reference)."""
+    seen = set(store.sequence_keys())
+    kept, counts = [], {"attempts": 0, "failed": 0, "duplicates": 0}
+
+    def process(rows_seq, rows_att, limit):
+        new, _, ok = make_rows(rows_seq, rows_att)
+        keys, n_before = new.sequence_keys(), len(kept)
+        for i in range(len(rows_seq)):
+            if limit is not None and len(kept) - n_before >= limit:
+                break
+            counts["attempts"] += 1
+            if not ok[i]:
+                counts["failed"] += 1
+            elif keys[i] in seen:
+                counts["duplicates"] += 1
+            else:
+                seen.add(keys[i])
+                kept.append((int(rows_seq[i]), int(rows_att[i]), keys[i]))
+        return len(kept) - n_before
+
+    if num_sequences is None:
+        process(np.repeat(eligible, copies), np.tile(np.arange(copies), len(eligible)), None)
+    else:
+        for a in range(math.ceil(num_sequences / len(eligible)) + 8):
+            need = num_sequences - len(kept)
+            if need <= 0:
+                break
+            prio = draws.keyed_uniform(5, 1, eligible, a, 0, draws.AUG_ORDER)
+            order = eligible[np.argsort(prio, kind="stable")]
+            if process(order, np.full(len(order), a, dtype=np.int64), need) == 0:
+                break
+    return sorted(kept), counts
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    alphabet=st.integers(2, 4),
+    fail_rate=st.sampled_from([0.0, 0.3]),
+    num_sequences=st.one_of(st.none(), st.integers(1, 60)),
+    salt=st.integers(0, 1000),
+)
+def test_vectorised_dedup_with_a_limit_equals_the_plain_rule(alphabet, fail_rate, num_sequences, salt):
+    # a tiny alphabet and short rows make many repeats, of D_k and of each other, within and across rounds
+    rng = np.random.default_rng(salt)
+    lengths = rng.integers(1, 4, size=12)
+    store = SequenceStore.from_lists([list(rng.integers(1, alphabet + 1, size=n)) for n in lengths])
+    eligible = np.arange(len(store), dtype=np.int64)
+
+    def make_rows(seq, att):
+        r = np.random.default_rng([salt, *seq[:1].tolist(), *att[:1].tolist(), len(seq)])
+        rows = [list(r.integers(1, alphabet + 1, size=int(r.integers(1, 4)))) for _ in seq]
+        return SequenceStore.from_lists(rows), np.zeros(len(seq), dtype=np.int64), r.random(len(seq)) >= fail_rate
+
+    got = run_augmentation(store, eligible, make_rows, method="t", num_sequences=num_sequences, seed=5, iteration=1)
+    want, counts = _plain_augmentation(store, eligible, make_rows, num_sequences)
+    keys = got.sequences.sequence_keys()
+    assert sorted(zip(got.source.tolist(), got.attempt.tolist(), keys)) == want
+    assert got.stats["attempts"] == counts["attempts"]
+    assert got.stats["failed_attempts"] == counts["failed"]
+    assert got.stats["duplicates_dropped"] == counts["duplicates"]

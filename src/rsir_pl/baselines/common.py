@@ -12,8 +12,9 @@ a row's output does not depend on which other rows are processed with it.
   kept. Further rounds run while they still add something (at most ``ceil(n / eligible) + 8``);
   a shortfall is reported in the statistics.
 
-Duplicates are dropped like :func:`rsir_pl.generation.generator.finalize` does: against every
-sequence of D_k and against each other.
+Duplicates are dropped like :func:`rsir_pl.generation.generator.finalize` does, against every
+sequence of D_k and against each other, by :func:`rsir_pl.data.dedup.first_new_rows` (hashes
+first, bytes only where hashes meet, so no key set over all of D_k is built).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rsir_pl import draws
+from rsir_pl.data.dedup import first_new_rows
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation.generator import GenerationResult
 
@@ -80,30 +82,26 @@ def run_augmentation(
 ) -> GenerationResult:
     """Run a baseline's rows, keep distinct new sequences, and package D'_{k+1} with statistics."""
     t0 = time.perf_counter()
-    existing = set(store.sequence_keys())
     kept: list[tuple[SequenceStore, np.ndarray, np.ndarray, np.ndarray]] = []
     counters = {"attempts": 0, "failed": 0, "duplicates": 0, "kept": 0, "rounds": 0}
 
     def process(rows_seq: np.ndarray, rows_att: np.ndarray, limit: int | None) -> int:
         new, prefix, ok = make_rows(rows_seq, rows_att)
-        keys = new.sequence_keys()
-        take: list[int] = []
-        used = 0
-        for i in range(len(rows_seq)):
-            if limit is not None and len(take) >= limit:
-                break
-            used += 1
-            if not ok[i]:
-                counters["failed"] += 1
-                continue
-            if keys[i] in existing:
-                counters["duplicates"] += 1
-                continue
-            existing.add(keys[i])
-            take.append(i)
+        existing = SequenceStore.concat([store, *(k[0] for k in kept)]) if kept else store
+        # whether a row is new depends only on the rows before it, so the rows a limit lets
+        # through are the first `limit` of the rows new against everything before them
+        fresh, _ = first_new_rows(existing, new, np.flatnonzero(ok))
+        if limit is not None and len(fresh) >= limit:
+            fresh = fresh[:limit]
+            used = int(fresh[-1]) + 1 if limit else 0
+        else:
+            used = len(rows_seq)
+        n_ok = int(np.count_nonzero(ok[:used]))
+        counters["failed"] += used - n_ok
+        counters["duplicates"] += n_ok - len(fresh)
         counters["attempts"] += used
         counters["rounds"] += 1
-        sel = np.asarray(take, dtype=np.int64)
+        sel = fresh.astype(np.int64)
         kept.append((new.select(sel), rows_seq[sel], rows_att[sel], prefix[sel]))
         counters["kept"] += len(sel)
         return len(sel)
