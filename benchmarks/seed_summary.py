@@ -7,6 +7,10 @@ Each source is ``GROUP=WHERE``; sources with the same GROUP form one group, one 
 
 - ``--runs GROUP=DIR``: a finished run directory (``results.json``, ``config.yaml``,
   ``provenance.json``; best validation NDCG@10 from each record's ``fit`` or ``iter_k/fit.json``);
+- ``--tune GROUP=DIR``: the setting ``rsir tune`` selected on validation in DIR (a tune study
+  directory holding ``study.json``, or the run directory above its ``study-tune``), read like
+  ``--runs`` from the selected setting's run directory; the source names the setting and says
+  when validation kept the base (no setting beat it there);
 - ``--from-results GROUP=REGEX``: every section of ``--source`` (default benchmarks/RESULTS.md) whose
   title matches REGEX (``re.search``), each a section written by ``benchmarks/rsir.py``: its seed from
   the ``Setting:`` line, its numbers from the per-iteration table. For runs whose directories are gone;
@@ -125,6 +129,23 @@ def from_run_dir(group: str, run_dir: str | Path, iteration: int = 1) -> SeedRun
     )
 
 
+def from_tune(group: str, where: str | Path, iteration: int = 1) -> SeedRun:
+    """A seed's row from the setting a ``rsir tune`` study selected on validation."""
+    where = Path(where)
+    study = where / "study.json" if (where / "study.json").exists() else where / "study-tune" / "study.json"
+    if not study.exists():
+        raise FileNotFoundError(f"{where}: no study.json here or in study-tune/ (is it a finished rsir tune?)")
+    numbers = json.loads(study.read_text(encoding="utf-8"))
+    if numbers.get("study") != "tune" or "selected" not in numbers:
+        raise ValueError(f"{study}: not a rsir tune study (study={numbers.get('study')!r})")
+    sel = numbers["selected"]
+    run = from_run_dir(group, sel["run_dir"], iteration)
+    n = len(numbers.get("rows", []))
+    kept = "" if sel["beats base on validation"] else "; validation keeps the base"
+    run.source = f"rsir tune `{study.parent}`: `{sel['label']}` selected among {n} setting(s){kept}; {run.source}"
+    return run
+
+
 def from_section(group: str, sec: Section, iteration: int = 1) -> SeedRun:
     """A seed's row from a section written by benchmarks/rsir.py."""
     rows = {r["iteration"]: r for r in iteration_table(sec)}
@@ -164,6 +185,8 @@ def collect(sources: list[tuple[str, str]], results_source: str | Path, iteratio
         group, where = _split_spec(spec, kind)
         if kind == "--runs":
             runs = [from_run_dir(group, where, iteration)]
+        elif kind == "--tune":
+            runs = [from_tune(group, where, iteration)]
         else:
             pattern = re.compile(where)
             hits = [s for s in sections if pattern.search(s.title)]
@@ -361,6 +384,13 @@ def main() -> None:
         "--runs", action="append", default=[], type=lambda s: ("--runs", s), dest="sources", help="GROUP=RUN_DIR"
     )
     ap.add_argument(
+        "--tune",
+        action="append",
+        type=lambda s: ("--tune", s),
+        dest="sources",
+        help="GROUP=DIR: the setting rsir tune selected on validation in DIR",
+    )
+    ap.add_argument(
         "--from-results",
         action="append",
         type=lambda s: ("--from-results", s),
@@ -381,7 +411,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if not args.sources:
-        ap.error("give at least one --runs or --from-results")
+        ap.error("give at least one --runs, --tune or --from-results")
     groups = collect(args.sources, args.source, args.iteration)
     blocks = summary_blocks(groups, args.iteration)
     title = args.title or "Summary over seeds: " + ", ".join(groups)

@@ -236,3 +236,34 @@ def test_pooled_test_joins_every_seed_users_and_matches_a_direct_comparison(runs
     (runs[1] / "iter_1" / "test_ranks.npz").unlink()
     groups = S.collect([("--runs", f"g={runs[0]}"), ("--runs", f"g={runs[1]}")], tmp_path / "none.md")
     assert S.pooled_table(groups) is None
+
+
+def _tune_study(path: Path, selected_run: Path, beats: bool) -> Path:
+    study = path / "study-tune"
+    study.mkdir(parents=True)
+    numbers = {
+        "study": "tune",
+        "rows": [{"setting": "p=0.5"}, {"setting": "p=1.0"}],
+        "selected": {"label": "p=1.0", "run_dir": str(selected_run), "beats base on validation": beats},
+    }
+    (study / "study.json").write_text(json.dumps(numbers))
+    return path
+
+
+def test_tune_source_reads_the_selected_setting_and_says_when_validation_keeps_the_base(
+    runs: list[Path], tmp_path: Path
+) -> None:
+    kept = S.from_tune("g", _tune_study(tmp_path / "t0", runs[0], beats=False))
+    direct = S.from_run_dir("g", runs[0])
+    assert (kept.seed, kept.rsir_ndcg, kept.d_recall) == (direct.seed, direct.rsir_ndcg, direct.d_recall)
+    assert "`p=1.0` selected among 2 setting(s); validation keeps the base" in kept.source
+    beats = S.from_tune("g", _tune_study(tmp_path / "t1", runs[1], beats=True) / "study-tune")
+    assert beats.seed == 1 and "keeps the base" not in beats.source
+    groups = S.collect([("--tune", f"g={tmp_path / 't0'}"), ("--tune", f"g={tmp_path / 't1'}")], tmp_path / "none.md")
+    assert [r.seed for r in groups["g"]] == [0, 1]
+    with pytest.raises(FileNotFoundError, match="no study.json"):
+        S.from_tune("g", tmp_path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "study.json").write_text(json.dumps({"study": "tau", "rows": []}))
+    with pytest.raises(ValueError, match="not a rsir tune study"):
+        S.from_tune("g", tmp_path / "other")
