@@ -380,23 +380,20 @@ def summary_blocks(groups: dict[str, list[SeedRun]], iteration: int = 1) -> list
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--runs", action="append", default=[], type=lambda s: ("--runs", s), dest="sources", help="GROUP=RUN_DIR"
-    )
-    ap.add_argument(
-        "--tune",
-        action="append",
-        type=lambda s: ("--tune", s),
-        dest="sources",
-        help="GROUP=DIR: the setting rsir tune selected on validation in DIR",
-    )
-    ap.add_argument(
-        "--from-results",
-        action="append",
-        type=lambda s: ("--from-results", s),
-        dest="sources",
-        help="GROUP=TITLE_REGEX: rsir.py sections of --source whose titles match",
-    )
+    for option, meta, what in (
+        ("--runs", "GROUP=RUN_DIR", "a finished run directory"),
+        ("--tune", "GROUP=DIR", "the setting rsir tune selected on validation in DIR"),
+        ("--from-results", "GROUP=TITLE_REGEX", "rsir.py sections of --source whose titles match"),
+    ):
+        ap.add_argument(
+            option,
+            action="append",
+            default=[] if option == "--runs" else None,
+            type=lambda s, o=option: (o, s),
+            dest="sources",
+            metavar=meta,
+            help=what,
+        )
     ap.add_argument("--source", default=str(DEFAULT_RESULTS), help="file --from-results reads (default: RESULTS.md)")
     ap.add_argument("--iteration", type=int, default=1, help="the RSIR iteration compared with the base (default 1)")
     ap.add_argument("--title", help="section title (default: 'Summary over seeds: GROUPS')")

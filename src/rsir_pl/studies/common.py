@@ -255,6 +255,45 @@ def write_study(
     return path
 
 
+def change_sentences(
+    before: dict[str, float], after: dict[str, float], vs: dict[str, Any] | None, before_name: str
+) -> list[str]:
+    """``Test NDCG@10: base 0.06250 -> 0.06030 (-3.52%, 95% CI [...], p=...).`` and the same for
+    Recall@10: the test change of a selected run against its reference, with the paired CI."""
+    out = []
+    for m, name in (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10")):
+        c = (vs or {}).get(m)
+        ci = ""
+        if c:
+            ci = f" ({100 * c['relative']:+.2f}%, 95% CI [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], "
+            ci += f"p={c['p_value']:.3g})"
+        out.append(f"Test {name}: {before_name} {before[m]:.5f} -> {after[m]:.5f}{ci}.")
+    return out
+
+
+def validation_bars(rows: list[dict[str, Any]], label_key: str, ref: float | None, ref_label: str, title: str) -> bytes:
+    """Bars of each row's best validation NDCG@10 (the ``selected`` row in orange) against a dotted
+    reference line, zoomed to the scores' range, as PNG bytes."""
+    fig, axes = figure(1, width=max(4.6, 1.1 * len(rows)))
+    ax = axes[0]
+    xs = list(range(len(rows)))
+    ax.bar(xs, [r["val NDCG@10"] or 0.0 for r in rows], color=["C1" if r["selected"] else "C0" for r in rows])
+    if ref is not None:
+        ax.axhline(ref, color="k", ls=":", label=ref_label)
+        ax.legend(fontsize=8)
+    vals = [r["val NDCG@10"] for r in rows if r["val NDCG@10"] is not None] + ([ref] if ref else [])
+    if vals:
+        lo, hi = min(vals), max(vals)
+        pad = max(hi - lo, 1e-4)
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([r[label_key] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("best validation NDCG@10")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    return png(fig)
+
+
 def try_plot(make: Callable[[], bytes]) -> bytes | None:
     """The plot's PNG, or None (with a warning) when matplotlib is missing."""
     try:

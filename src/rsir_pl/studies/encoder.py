@@ -130,31 +130,10 @@ def selected_text(selected: Mapping[str, Any]) -> str:
         f"Selected on validation: `{selected['label']}` ({selected['val NDCG@10']:.5f} against the config's "
         f"{selected['reference val NDCG@10']:.5f})."
     ]
-    vs = selected.get("vs_reference") or {}
-    for m, name in (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10")):
-        c = vs.get(m)
-        ci = ""
-        if c:
-            ci = f" ({100 * c['relative']:+.2f}%, 95% CI [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], "
-            ci += f"p={c['p_value']:.3g})"
-        parts.append(f"Test {name}: config {ref[m]:.5f} -> {t[m]:.5f}{ci}.")
+    parts += C.change_sentences(ref, t, selected.get("vs_reference"), "config")
     return " ".join(parts)
 
 
 def _plot(base: RunConfig, rows: list[dict[str, Any]]) -> bytes:
-    fig, axes = C.figure(1, width=max(4.6, 1.1 * len(rows)))
-    ax = axes[0]
-    xs = list(range(len(rows)))
-    vals = [r["val NDCG@10"] or 0.0 for r in rows]
-    ax.bar(xs, vals, color=["C1" if r["selected"] else "C0" for r in rows])
-    ax.axhline(vals[0], color="k", ls=":", label="config")
-    ax.legend(fontsize=8)
-    lo, hi = min(vals), max(vals)
-    pad = max(hi - lo, 1e-4)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xticks(xs)
-    ax.set_xticklabels([r["setting"] for r in rows], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("best validation NDCG@10")
-    ax.set_title(f"{base.model.backbone} on {base.data.dataset}: encoder choices (selected in orange)")
-    ax.grid(alpha=0.3, axis="y")
-    return C.png(fig)
+    title = f"{base.model.backbone} on {base.data.dataset}: encoder choices (selected in orange)"
+    return C.validation_bars(rows, "setting", rows[0]["val NDCG@10"], "config", title)

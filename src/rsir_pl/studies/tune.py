@@ -173,20 +173,14 @@ def run(base: RunConfig, grid: Any = None) -> Path:
 
 def selected_text(selected: Mapping[str, Any]) -> str:
     """The report's conclusion: the selected setting, its test result and CI against the base."""
-    t, b, vs = selected["test"], selected["base test"], selected.get("vs_base") or {}
+    t, b, vs = selected["test"], selected["base test"], selected.get("vs_base")
     parts = [f"Selected on validation: `{selected['label']}`."]
     if not selected["beats base on validation"]:
         parts.append(
             f"No setting beats the base on validation ({selected['val NDCG@10']:.5f} <= "
             f"{selected['base val NDCG@10']:.5f}): keep the base model."
         )
-    for m, name in (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10")):
-        c = vs.get(m)
-        ci = ""
-        if c:
-            ci = f" ({100 * c['relative']:+.2f}%, 95% CI [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], "
-            ci += f"p={c['p_value']:.3g})"
-        parts.append(f"Test {name}: base {b[m]:.5f} -> {t[m]:.5f}{ci}.")
+    parts += C.change_sentences(b, t, vs, "base")
     return " ".join(parts)
 
 
@@ -197,21 +191,5 @@ def _rel(v: float | None, base: float | None) -> float | None:
 
 
 def _plot(base: RunConfig, rows: list[dict[str, Any]], base_val: float | None) -> bytes:
-    fig, axes = C.figure(1, width=max(4.6, 1.1 * len(rows)))
-    ax = axes[0]
-    xs = list(range(len(rows)))
-    ax.bar(xs, [r["val NDCG@10"] or 0.0 for r in rows], color=["C1" if r["selected"] else "C0" for r in rows])
-    if base_val is not None:
-        ax.axhline(base_val, color="k", ls=":", label="base")
-        ax.legend(fontsize=8)
-    vals = [r["val NDCG@10"] for r in rows if r["val NDCG@10"] is not None] + ([base_val] if base_val else [])
-    if vals:
-        lo, hi = min(vals), max(vals)
-        pad = max(hi - lo, 1e-4)
-        ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xticks(xs)
-    ax.set_xticklabels([r["setting"] for r in rows], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("best validation NDCG@10")
-    ax.set_title(f"{base.model.backbone} on {base.data.dataset}: RSIR settings (selected in orange)")
-    ax.grid(alpha=0.3, axis="y")
-    return C.png(fig)
+    title = f"{base.model.backbone} on {base.data.dataset}: RSIR settings (selected in orange)"
+    return C.validation_bars(rows, "setting", base_val, "base", title)
