@@ -21,7 +21,9 @@ For every group: per seed, the base (iteration 0) and RSIR (``--iteration``, def
 NDCG@10 / Recall@10, RSIR's relative change with its paired 95% CI verdict (CI > 0, n.s., CI < 0),
 the best validation NDCG@10 of both; then the means, the relative change of the means, the mean of
 the per-seed changes, and how many seeds have CI > 0 / n.s. / CI < 0. A table compares the groups.
-``--replace`` puts the section in place of the one with the same title (``--replace OLD_TITLE``: of
+``--plot PNG`` also draws each seed's and each pooled test's relative change with its 95% CI, a
+panel per metric, with the Recall@10 goal (``--goal``, default +5%) marked, and links it from the
+section. ``--replace`` puts the section in place of the one with the same title (``--replace OLD_TITLE``: of
 that one), keeping the file's order, instead of appending: for regenerating a section.
 """
 
@@ -307,25 +309,34 @@ def comparison_table(groups: dict[str, list[SeedRun]], show_val: bool = True) ->
     return _table(headers, rows, show_val)
 
 
-def pooled_table(groups: dict[str, list[SeedRun]]) -> str | None:
-    """Per group whose seeds all have per-user ranks: one paired test over every (user, seed) pair."""
+def pooled_comparisons(groups: dict[str, list[SeedRun]]) -> dict[str, dict[str, Any]]:
+    """Per group of two or more seeds that all have per-user ranks: one paired comparison over every
+    (user, seed) pair (the :func:`rsir_pl.significance.paired_comparison` dict, plus ``pairs``)."""
     import numpy as np
 
     from rsir_pl.significance import paired_comparison
 
-    rows: list[list[Any]] = []
+    out: dict[str, dict[str, Any]] = {}
     for name, rs in groups.items():
         if len(rs) < 2 or any(r.rank_files is None for r in rs):
             continue
         base = np.concatenate([np.load(r.rank_files[0])["ranks"] for r in rs])  # type: ignore[index]
         new = np.concatenate([np.load(r.rank_files[1])["ranks"] for r in rs])  # type: ignore[index]
-        cmp = paired_comparison(base, new, metrics=("ndcg@10", "recall@10"))
+        out[name] = {**paired_comparison(base, new, metrics=("ndcg@10", "recall@10")), "pairs": len(base)}
+    return out
+
+
+def pooled_table(groups: dict[str, list[SeedRun]], pooled: dict[str, dict[str, Any]] | None = None) -> str | None:
+    """Per group whose seeds all have per-user ranks: one paired test over every (user, seed) pair."""
+    pooled = pooled_comparisons(groups) if pooled is None else pooled
+    rows: list[list[Any]] = []
+    for name, cmp in pooled.items():
         cells = []
         for metric in ("ndcg@10", "recall@10"):
             c = cmp[metric]
             d = Delta(c["relative"], c["ci_low"], c["ci_high"], c["p_value"])
             cells.append(f"{d.relative:+.1%} [{d.ci_low:+.4f}, {d.ci_high:+.4f}], p={d.p_value:.3g} ({d.verdict})")
-        rows.append([name, ", ".join(str(r.seed) for r in rs), f"{len(base):,}", *cells])
+        rows.append([name, ", ".join(str(r.seed) for r in groups[name]), f"{cmp['pairs']:,}", *cells])
     if not rows:
         return None
     return markdown_table(
@@ -333,8 +344,77 @@ def pooled_table(groups: dict[str, list[SeedRun]]) -> str | None:
     )
 
 
-def summary_blocks(groups: dict[str, list[SeedRun]], iteration: int = 1) -> list[str]:
-    """The markdown blocks of the section: method, comparison, per-group tables, sources, gaps."""
+def forest_rows(
+    groups: dict[str, list[SeedRun]], pooled: dict[str, dict[str, Any]]
+) -> list[tuple[str, dict[str, tuple[float, float, float]]]]:
+    """The plot's rows, top to bottom: per group its seeds, then its pooled test; per metric the
+    relative change and its 95% CI as a fraction of the base mean (the CI is of the mean per-user
+    difference, so dividing by the base mean puts it on the relative change's scale)."""
+    rows = []
+    for name, rs in groups.items():
+        for r in rs:
+            cells = {}
+            for metric, d, b in (("ndcg@10", r.d_ndcg, r.base_ndcg), ("recall@10", r.d_recall, r.base_recall)):
+                cells[metric] = (d.relative, d.ci_low / b, d.ci_high / b)
+            rows.append((f"{name}, seed {r.seed}", cells))
+        if name in pooled:
+            cmp = pooled[name]
+            cells = {
+                m: (cmp[m]["relative"], cmp[m]["ci_low"] / cmp[m]["base"], cmp[m]["ci_high"] / cmp[m]["base"])
+                for m in ("ndcg@10", "recall@10")
+            }
+            rows.append((f"{name}, pooled", cells))
+    return rows
+
+
+def forest_plot(rows: list[tuple[str, dict[str, tuple[float, float, float]]]], path: Path, goal: float) -> None:
+    """RSIR's relative change against the base with 95% CIs, one line per seed and pooled test, a
+    panel per metric, with 0 and the Recall@10 goal marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.42 * len(rows) + 1.4), sharey=True)
+    ys = list(range(len(rows)))[::-1]
+    for ax, (metric, name) in zip(axes, (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10"))):
+        for y, (label, cells) in zip(ys, rows):
+            rel, lo, hi = (100 * v for v in cells[metric])
+            pooled = label.endswith("pooled")
+            color = "C2" if lo > 0 else "C3" if hi < 0 else "C0"
+            ax.errorbar(rel, y, xerr=[[rel - lo], [hi - rel]], fmt="D" if pooled else "o", color=color, capsize=3)
+        ax.axvline(0, color="k", lw=0.8)
+        if metric == "recall@10":
+            ax.axvline(100 * goal, color="C1", ls="--", lw=1, label=f"goal +{goal:.0%}")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_xlabel(f"RSIR vs base, {name} (%), 95% CI")
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_yticks(ys)
+    axes[0].set_yticklabels([label for label, _ in rows], fontsize=8)
+    fig.suptitle("RSIR against the same-seed base (green: CI > 0, red: CI < 0)", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_link(path: Path, results: str | Path) -> str:
+    """A markdown image link from the results file's folder to the plot (its path when outside it)."""
+    try:
+        rel = path.resolve().relative_to(Path(results).resolve().parent)
+        return f"![RSIR against the base per seed, with 95% CIs]({rel.as_posix()})"
+    except ValueError:
+        return f"plot: {path}"
+
+
+def summary_blocks(
+    groups: dict[str, list[SeedRun]],
+    iteration: int = 1,
+    pooled: dict[str, dict[str, Any]] | None = None,
+    plot: str | None = None,
+) -> list[str]:
+    """The markdown blocks of the section: method, comparison, plot link, per-group tables, sources, gaps."""
+    pooled = pooled_comparisons(groups) if pooled is None else pooled
     runs = [r for rs in groups.values() for r in rs]
     from_sections = [r for r in runs if r.source.startswith("section")]
     show_val = any(r.base_val is not None or r.rsir_val is not None for r in runs)
@@ -351,17 +431,18 @@ def summary_blocks(groups: dict[str, list[SeedRun]], iteration: int = 1) -> list
             else ""
         ),
         comparison_table(groups, show_val),
+        *([plot] if plot else []),
     ]
     for name, rs in groups.items():
         blocks += [f"**{name}**:", group_table(rs, show_val)]
-    pooled = pooled_table(groups)
-    if pooled is not None:
+    pooled_md = pooled_table(groups, pooled)
+    if pooled_md is not None:
         blocks += [
             "Pooled over seeds (groups whose run directories hold per-user test ranks): every seed's per-user "
             "differences together, one paired test (bootstrap 95% CI of the mean difference over the (user, "
             "seed) pairs, paired t-test). The same users recur once per seed, so this CI treats seeds of one user "
             "as independent and is narrower than a test over seeds as units.",
-            pooled,
+            pooled_md,
         ]
     lines = ["Sources:", ""]
     for name, rs in groups.items():
@@ -398,6 +479,8 @@ def main() -> None:
     ap.add_argument("--iteration", type=int, default=1, help="the RSIR iteration compared with the base (default 1)")
     ap.add_argument("--title", help="section title (default: 'Summary over seeds: GROUPS')")
     ap.add_argument("--reading", default="", help="the honest reading of the numbers")
+    ap.add_argument("--plot", help="also draw RSIR's change per seed and pooled, with CIs, to this PNG (linked)")
+    ap.add_argument("--goal", type=float, default=0.05, help="the Recall@10 goal the plot marks (default 0.05)")
     ap.add_argument("--results", default=str(DEFAULT_RESULTS), help="file the section goes to")
     ap.add_argument(
         "--replace",
@@ -410,7 +493,12 @@ def main() -> None:
     if not args.sources:
         ap.error("give at least one --runs, --tune or --from-results")
     groups = collect(args.sources, args.source, args.iteration)
-    blocks = summary_blocks(groups, args.iteration)
+    pooled = pooled_comparisons(groups)
+    link = None
+    if args.plot:
+        forest_plot(forest_rows(groups, pooled), Path(args.plot), args.goal)
+        link = plot_link(Path(args.plot), args.results)
+    blocks = summary_blocks(groups, args.iteration, pooled, link)
     title = args.title or "Summary over seeds: " + ", ".join(groups)
     text = section(title, blocks, args.reading or "see the tables")
     if args.replace is not None:

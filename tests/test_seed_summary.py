@@ -232,6 +232,20 @@ def test_pooled_test_joins_every_seed_users_and_matches_a_direct_comparison(runs
     for metric in ("ndcg@10", "recall@10"):
         c = want[metric]
         assert f"{c['relative']:+.1%} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" in row
+    # the plot's rows: each seed's change and CI on the relative scale, then the pooled test's
+    pooled = S.pooled_comparisons(groups)
+    rows = S.forest_rows(groups, pooled)
+    assert [label for label, _ in rows] == ["g, seed 0", "g, seed 1", "g, pooled"]
+    seed0 = groups["g"][0]
+    assert rows[0][1]["ndcg@10"] == (seed0.d_ndcg.relative, 0.001 / 0.05, 0.004 / 0.05)
+    c = want["recall@10"]
+    assert rows[2][1]["recall@10"] == pytest.approx((c["relative"], c["ci_low"] / c["base"], c["ci_high"] / c["base"]))
+    S.forest_plot(rows, tmp_path / "fig" / "forest.png", 0.05)
+    assert (tmp_path / "fig" / "forest.png").read_bytes()[:4] == b"\x89PNG"
+    assert S.plot_link(tmp_path / "fig" / "forest.png", tmp_path / "R.md") == (
+        "![RSIR against the base per seed, with 95% CIs](fig/forest.png)"
+    )
+    assert S.plot_link(Path("/elsewhere/x.png"), tmp_path / "R.md") == "plot: /elsewhere/x.png"
     # one seed's ranks missing: no pooled row for the group
     (runs[1] / "iter_1" / "test_ranks.npz").unlink()
     groups = S.collect([("--runs", f"g={runs[0]}"), ("--runs", f"g={runs[1]}")], tmp_path / "none.md")
