@@ -68,7 +68,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
         ["setting", "val NDCG@10", "val vs config", "best epoch", "epochs", "s/epoch", "selected"],
         rows,
         percent=["val vs config"],
-        verbatim=["setting"],
+        verbatim=["setting", "s/epoch"],
     )
     notes = [
         "Selection uses validation only: `val NDCG@10` is each base's best validation NDCG@10 (early "
