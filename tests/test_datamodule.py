@@ -347,3 +347,27 @@ def test_uniform_batches_have_no_loss_scale():
     dm = SequenceDataModule(DataConfig(batch_size=7, bucket_by_length=False, bucket_reweight=True), dataset=ds)
     dm.setup()
     assert all("loss_scale" not in b for b in dm.train_dataloader())
+
+
+def test_inverse_gradient_probe_is_held_out_of_training_then_released():
+    dm, _ = make_dm(batch_size=8)
+    d0 = dm.d0
+    syn = SequenceStore.from_lists([[1, 2, 3]] * 4, generation=np.ones(4, dtype=np.int64), root=np.arange(4))
+    dm.expand(syn)
+    before = len(dm._trainable())
+    held = dm.hold_out_probe(0.2, iteration=1)
+    real = np.flatnonzero(d0.lengths >= 2)
+    assert len(held) == round(0.2 * len(real)) and np.isin(held, real).all()
+    assert not np.isin(held, dm._trainable()).any() and len(dm._trainable()) == before - len(held)
+    assert not dm.training_rows[held].any()
+    # the probe batch is those sequences in the training layout: inputs shifted one left of targets
+    inp, tgt = dm.probe_tensors()
+    assert inp.shape == tgt.shape and len(inp) == len(held)
+    assert torch.equal(inp[:, 1:][tgt[:, :-1] > 0], tgt[:, :-1][tgt[:, :-1] > 0])
+    # keyed by seed and iteration: the same set again, another for the next iteration
+    assert np.array_equal(dm.hold_out_probe(0.2, iteration=1), held)
+    assert not np.array_equal(dm.hold_out_probe(0.2, iteration=2), held)
+    dm.release_probe()
+    assert len(dm._trainable()) == before
+    with pytest.raises(ValueError, match="ig_holdout"):
+        dm.hold_out_probe(0.001, iteration=1)

@@ -156,3 +156,69 @@ def test_idl_applies_to_synthetic_targets_only_and_needs_a_softmax_loss():
     expected = torch.cat([real, L.inverse_dual_loss(syn)]).mean()
     assert idl.training_step(batch, 0).item() == pytest.approx(expected.item(), rel=1e-5)
     assert idl.training_step(batch, 0).item() != pytest.approx(plain.training_step(batch, 0).item())
+
+
+def _ig_model(**kw):
+    from rsir_pl.config import ModelConfig
+    from rsir_pl.models import build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=8, heads=1, layers=1, dropout=0.0, attn_dropout=0.0, synthetic_loss="idl", **kw)
+    m = build_model(cfg, 20, 6)
+    m.log = lambda *a, **k: None
+    return m
+
+
+def _grads(m, loss):
+    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(m.parameters()), allow_unused=False)])
+
+
+def test_inverse_gradient_reverses_idl_where_it_opposes_the_held_out_loss_and_keeps_it_where_it_agrees():
+    # one synthetic target, and the held-out probe is that very sequence: IDL's gradient is then a
+    # multiple of the probe's plain-loss gradient, negative while the model finds the target unlikely
+    # (IDL trains it as a negative) and positive once it finds it likely
+    batch = {
+        "input": torch.tensor([[0, 1, 2], [3, 4, 5]]),
+        "target": torch.tensor([[0, 2, 3], [0, 0, 9]]),
+        "synthetic": torch.tensor([False, True]),
+    }
+    probe = (torch.tensor([[3, 4, 5]]), torch.tensor([[0, 0, 9]]))
+    m = _ig_model(inverse_gradient=True)
+    ref = _ig_model()  # same weights, no inverse gradient: the pooled IDL loss
+    m.ig_probe = probe
+    loss = m.training_step(batch, 0)
+    assert (m.ig_steps, m.ig_reversed) == (1, 1)
+    # the pooled loss is (l1 + l2 + l3) / 3 with l3 synthetic; reversed, the step's loss is
+    # (l1 + l2 - l3) / 3, whose gradient is the pooled one minus 2/3 of l3's
+    only_syn = {**batch, "target": torch.tensor([[0, 0, 0], [0, 0, 9]])}
+    g_syn = _grads(ref, ref.training_step(only_syn, 0))
+    g_pooled = _grads(ref, ref.training_step(batch, 0))
+    torch.testing.assert_close(_grads(m, loss), g_pooled - 2 / 3 * g_syn, atol=1e-5, rtol=1e-4)
+    # teach the model the synthetic target until it is likely: now IDL trains it as a positive
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    m.ig_probe = None
+    for _ in range(150):
+        opt.zero_grad()
+        m.training_step({**batch, "synthetic": torch.tensor([False, False])}, 0).backward()
+        opt.step()
+    m.ig_probe = probe
+    m.training_step(batch, 0)
+    assert (m.ig_steps, m.ig_reversed) == (2, 1)
+
+
+def test_inverse_gradient_needs_idl_and_skips_batches_without_synthetic_targets():
+    from rsir_pl.config import ConfigError, ModelConfig
+
+    with pytest.raises(ConfigError, match="model.inverse_gradient"):
+        ModelConfig(inverse_gradient=True)
+    with pytest.raises(ConfigError, match="model.ig_holdout"):
+        ModelConfig(synthetic_loss="idl", inverse_gradient=True, ig_holdout=0.0)
+    m = _ig_model(inverse_gradient=True)
+    m.ig_probe = (torch.tensor([[3, 4, 5]]), torch.tensor([[0, 0, 9]]))
+    real_only = {
+        "input": torch.tensor([[0, 1, 2]]),
+        "target": torch.tensor([[0, 2, 3]]),
+        "synthetic": torch.tensor([False]),
+    }
+    m.training_step(real_only, 0)
+    assert m.ig_steps == 0

@@ -3,6 +3,7 @@ resume, determinism."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -264,3 +265,16 @@ def test_hstu_time_bias_without_timestamps_is_refused(tmp_path):
     cfg.model = ModelConfig(backbone="hstu", hidden=16, layers=1, heads=1, hstu_time_bias=True)
     with pytest.raises(ConfigError, match="hstu_time_bias needs interaction timestamps"):
         self_improve(cfg)
+
+
+def test_inverse_gradient_holds_out_a_probe_only_where_there_is_synthetic_data(tmp_path):
+    cfg = tiny_config(tmp_path / "ig", iterations=1)
+    cfg = dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, synthetic_loss="idl", inverse_gradient=True, ig_holdout=0.1)
+    )
+    records = self_improve(cfg)
+    assert "ig_holdout_sequences" not in records[0]["fit"]  # the base has no synthetic data
+    fit = records[1]["fit"]
+    real = records[1]["train_data"]["sequences"] - records[1]["train_data"]["synthetic_sequences"]
+    assert 0 < fit["ig_holdout_sequences"] <= round(0.1 * real)  # a tenth of the trainable real ones
+    assert 0.0 <= fit["ig_reversed_share"] <= 1.0

@@ -23,6 +23,7 @@ AUG_SHUFFLE = 8  # the permutation of a reorder block
 NOISE_POS = 9  # which slots of a noisy training sequence hold noise items
 NOISE_ITEM = 10  # the random catalogue item of a noise slot
 ASREP_PICK = 11  # the pseudo-prior item ASReP's reverse model samples at a step
+IG_HOLDOUT = 12  # which real training sequences the inverse gradient holds out (models/base.py)
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

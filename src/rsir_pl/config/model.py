@@ -61,6 +61,15 @@ class ModelConfig:
             Recommendation", arXiv 2311.08302: the target's positive loss -log p and negative
             loss -log(1 - p) weighted inversely to their magnitudes, so a synthetic target the
             model finds implausible is trained mostly as a negative); ce and sampled_softmax only.
+        inverse_gradient: with ``synthetic_loss: idl``, the same paper's Inverse Gradient, to
+            first order: in an iteration with synthetic data, ``ig_holdout`` of the real training
+            sequences are held out of training; at every step with synthetic targets, the
+            gradient of their loss is compared with the gradient of the plain loss on a batch of
+            held-out real sequences, and the synthetic part's gradient is used as is when the two
+            agree (a step on it would lower the held-out loss) and reversed when they disagree.
+            One device only.
+        ig_holdout: share of the real training sequences held out for the inverse gradient.
+        ig_probe_batch: held-out sequences per step for the inverse gradient's comparison.
         item_weighting: null or "adaptive": a per-target weight from the sparsity of the target
             item's popularity bucket (inspired by "Adaptive Weighted Loss for Sequential
             Recommendations on Sparse Domains"; our parametrisation, see models/losses.py).
@@ -103,6 +112,9 @@ class ModelConfig:
     synthetic_weight: Optional[Union[float, str]] = None
     generation_decay: Optional[float] = None
     synthetic_loss: str = "plain"
+    inverse_gradient: bool = False
+    ig_holdout: float = 0.05
+    ig_probe_batch: int = 256
     item_weighting: Optional[str] = None
     item_weight_alpha: float = 1.0
     item_weight_max: float = 10.0
@@ -186,6 +198,14 @@ class ModelConfig:
             f"idl needs a softmax loss (model.loss ce or sampled_softmax; model.loss is {self.loss!r})",
             self.synthetic_loss,
         )
+        check(
+            not self.inverse_gradient or self.synthetic_loss == "idl",
+            "model.inverse_gradient",
+            f"needs model.synthetic_loss idl (it is {self.synthetic_loss!r})",
+            self.inverse_gradient,
+        )
+        check(0.0 < self.ig_holdout <= 0.5, "model.ig_holdout", "must lie in (0, 0.5]", self.ig_holdout)
+        check(self.ig_probe_batch >= 1, "model.ig_probe_batch", "must be >= 1", self.ig_probe_batch)
         if self.item_weighting is not None:
             choice(self.item_weighting, "model.item_weighting", ("adaptive",))
         check(self.item_weight_alpha >= 0, "model.item_weight_alpha", "must be >= 0", self.item_weight_alpha)

@@ -148,7 +148,14 @@ BASE_SECTIONS = ("seed", "data", "model", "trainer")
 
 #: model settings that only weigh synthetic targets; iteration 0 trains on real data alone, where
 #: every value of them reduces the loss to the plain mean, so they do not change the base model
-SYNTHETIC_ONLY_MODEL_KEYS = ("synthetic_weight", "generation_decay", "synthetic_loss")
+SYNTHETIC_ONLY_MODEL_KEYS = (
+    "synthetic_weight",
+    "generation_decay",
+    "synthetic_loss",
+    "inverse_gradient",
+    "ig_holdout",
+    "ig_probe_batch",
+)
 
 
 def base_settings(settings: dict[str, Any]) -> dict[str, Any]:

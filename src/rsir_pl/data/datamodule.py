@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from rsir_pl import draws
 from rsir_pl.config import DataConfig
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.registry import load_dataset
@@ -43,6 +44,9 @@ class SequenceDataModule(L.LightningDataModule):
         #: indices of D_k's real sequences replaced for training by an augmented version (ASReP):
         #: they stay in D_k unchanged but neither train nor seed generation
         self.replaced: np.ndarray = np.zeros(0, dtype=np.int64)
+        #: indices of D_0's sequences held out of the current fit as the inverse gradient's probe
+        #: set (:meth:`hold_out_probe`); they stay in D_k and seed generation as usual
+        self.probe_rows: np.ndarray = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ set-up
     def prepare_data(self) -> None:
@@ -130,11 +134,42 @@ class SequenceDataModule(L.LightningDataModule):
 
     @property
     def training_rows(self) -> np.ndarray:
-        """Mask over D_k: the sequences the model trains on (all but the :attr:`replaced`)."""
+        """Mask over D_k: the sequences the model trains on (all but the :attr:`replaced` and the
+        :attr:`probe_rows`)."""
         assert self.train_store is not None
         mask = np.ones(len(self.train_store), dtype=bool)
         mask[self.replaced] = False
+        mask[self.probe_rows] = False
         return mask
+
+    def hold_out_probe(self, share: float, iteration: int) -> np.ndarray:
+        """Hold ``share`` of the trainable real sequences (keyed by seed and iteration) out of
+        training until :meth:`release_probe`; returns their indices in D_0."""
+        self.setup()
+        assert self.train_store is not None
+        self.probe_rows = np.zeros(0, dtype=np.int64)
+        store = self.train_store
+        real = np.flatnonzero((store.generation == 0) & (store.lengths >= 2) & self.training_rows)
+        n = int(round(share * len(real)))
+        if n == 0 or n >= len(real):
+            raise ValueError(f"model.ig_holdout={share}: holds out {n} of {len(real)} real sequences")
+        u = draws.keyed_uniform(self.seed, iteration, real, 0, 0, draws.IG_HOLDOUT)
+        self.probe_rows = np.sort(real[np.argsort(u, kind="stable")[:n]])
+        return self.probe_rows
+
+    def release_probe(self) -> None:
+        """Train on every sequence again (after the fit that held the probe set out)."""
+        self.probe_rows = np.zeros(0, dtype=np.int64)
+
+    def probe_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The held-out sequences as a training batch: left-padded inputs and next-item targets
+        ``[P, max_len]`` (the layout :meth:`train_dataloader` gives)."""
+        assert self.train_store is not None and len(self.probe_rows)
+        idx = self.probe_rows
+        width = int(min(self.config.max_len, self.train_store.lengths[idx].max() - 1))
+        inp = self.train_store.padded(idx, width, drop_last=1)
+        tgt = self.train_store.padded(idx, width) * (inp != 0)
+        return torch.from_numpy(inp), torch.from_numpy(tgt)
 
     def set_train_store(self, store: SequenceStore) -> None:
         """Replace D_k (used when resuming a run from files); must start with D_0."""

@@ -185,14 +185,26 @@ def _train(
         train_summary["sequences"],
         train_summary["synthetic_sequences"],
     )
-    result, trainer = fit(
-        model,
-        dm,
-        config.trainer,
-        callbacks=callbacks,
-        logger=state.tracker.epoch_logger(k),
-        default_root_dir=config.run_dir,
-    )
+    ig_info: dict[str, Any] = {}
+    if config.model.inverse_gradient and train_summary["synthetic_sequences"] > 0:
+        held = dm.hold_out_probe(config.model.ig_holdout, k)
+        model.ig_probe = dm.probe_tensors()
+        ig_info["ig_holdout_sequences"] = int(len(held))
+        log.info("iteration %d: inverse gradient: %d real sequences held out as its probe set", k, len(held))
+    try:
+        result, trainer = fit(
+            model,
+            dm,
+            config.trainer,
+            callbacks=callbacks,
+            logger=state.tracker.epoch_logger(k),
+            default_root_dir=config.run_dir,
+        )
+    finally:
+        dm.release_probe()
+    if model.ig_probe is not None:
+        ig_info["ig_reversed_share"] = model.ig_reversed / model.ig_steps if model.ig_steps else 0.0
+        model.ig_probe = None
     files = IterationFiles(state.rundir, k)
     fit_info = {
         **(step.fit_info if step is not None else {}),
@@ -200,6 +212,7 @@ def _train(
         "epochs": result.epochs,
         "best_val_ndcg@10": result.best_val_ndcg10,
         "fit_seconds": result.fit_seconds,
+        **ig_info,
     }
     if step is None:
         files.save_model(model, fit_info, dm, config.data)

@@ -50,6 +50,12 @@ class SequentialRecommender(L.LightningModule):
         self.item_weight: torch.Tensor | None = None
         #: (user, rank) pairs of the last test run on this process, for paired statistics
         self.test_ranks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        #: the inverse gradient's held-out real sequences (inputs, targets), set by the loop for
+        #: a fit with synthetic data; None = no inverse gradient
+        self.ig_probe: tuple[torch.Tensor, torch.Tensor] | None = None
+        #: steps that compared gradients, and how many of them reversed the synthetic gradient
+        self.ig_steps = 0
+        self.ig_reversed = 0
 
     # ------------------------------------------------------------------ interface
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
@@ -129,7 +135,19 @@ class SequentialRecommender(L.LightningModule):
         if self.item_weight is not None:
             iw = self.item_weight.to(per_target.device)[targets]
             sample_weight = iw if sample_weight is None else sample_weight.to(iw.device) * iw
-        loss = L_.weighted_mean(per_target, synthetic, self.real_weight, sample_weight)
+        if self.ig_probe is not None and bool(synthetic.any()) and torch.is_grad_enabled():
+            # the reduction is linear in the per-target losses, so the real and synthetic parts
+            # add up to the pooled loss and the synthetic part's gradient can be turned alone
+            zero = torch.zeros_like(per_target)
+            real_part = L_.weighted_mean(
+                torch.where(synthetic, zero, per_target), synthetic, self.real_weight, sample_weight
+            )
+            syn_part = L_.weighted_mean(
+                torch.where(synthetic, per_target, zero), synthetic, self.real_weight, sample_weight
+            )
+            loss = real_part + self.inverse_gradient_sign(syn_part) * syn_part
+        else:
+            loss = L_.weighted_mean(per_target, synthetic, self.real_weight, sample_weight)
         if "loss_scale" in batch:
             loss = loss * batch["loss_scale"].to(loss.dtype)
         extra = self.extra_loss(batch, h)
@@ -138,6 +156,28 @@ class SequentialRecommender(L.LightningModule):
             loss = loss + extra
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(target))
         return loss
+
+    def inverse_gradient_sign(self, synthetic_loss: torch.Tensor) -> float:
+        """+1 when a step down the gradient of ``synthetic_loss`` would also lower the plain loss
+        of a random batch of the held-out real sequences (to first order: the two gradients'
+        inner product is >= 0), else -1: the Inverse Gradient's choice of direction."""
+        if self._trainer is not None and self._trainer.world_size > 1:
+            raise RuntimeError("model.inverse_gradient runs on one device (its direction is chosen per process)")
+        assert self.ig_probe is not None
+        params = [p for p in self.parameters() if p.requires_grad]
+        g_syn = torch.autograd.grad(synthetic_loss, params, retain_graph=True, allow_unused=True)
+        inp, tgt = self.ig_probe
+        rows = torch.randint(len(inp), (min(self.config.ig_probe_batch, len(inp)),))
+        probe = {"input": inp[rows].to(self.device), "target": tgt[rows].to(self.device)}
+        valid = probe["target"] > 0
+        probe_loss = self.next_item_losses(self.encode_batch(probe)[valid], probe["target"][valid]).mean()
+        g_probe = torch.autograd.grad(probe_loss, params, allow_unused=True)
+        dot = sum(float((a * b).sum()) for a, b in zip(g_syn, g_probe) if a is not None and b is not None)
+        sign = 1.0 if dot >= 0 else -1.0
+        self.ig_steps += 1
+        self.ig_reversed += sign < 0
+        self.log("train/ig_reversed", float(sign < 0), on_step=False, on_epoch=True, batch_size=1)
+        return sign
 
     def configure_optimizers(self) -> Any:
         optimizer = _OPTIMIZER_CLASSES[self.config.optimizer](

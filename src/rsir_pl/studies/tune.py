@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rsir_pl.config import ConfigError, RunConfig
+from rsir_pl.config import SYNTHETIC_ONLY_MODEL_KEYS, ConfigError, RunConfig
 from rsir_pl.studies import common as C
 
 #: the default grid: the fidelity threshold and the exploitation probability, the two settings the
@@ -32,7 +32,7 @@ DEFAULT_GRID: dict[str, list[Any]] = {"generation.tau": [10, 20], "generation.p"
 #: sections whose options a tuning grid may set (the base is shared, so only settings that act
 #: after iteration 0: generation, and the model's weighting of synthetic targets)
 TUNABLE_SECTIONS = ("generation", "model")
-TUNABLE_MODEL_KEYS = ("synthetic_weight", "generation_decay", "synthetic_loss")
+TUNABLE_MODEL_KEYS = SYNTHETIC_ONLY_MODEL_KEYS
 
 
 def expand_grid(
