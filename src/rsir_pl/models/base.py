@@ -172,8 +172,9 @@ class SequentialRecommender(L.LightningModule):
         valid = probe["target"] > 0
         probe_loss = self.next_item_losses(self.encode_batch(probe)[valid], probe["target"][valid]).mean()
         g_probe = torch.autograd.grad(probe_loss, params, allow_unused=True)
-        dot = sum(float((a * b).sum()) for a, b in zip(g_syn, g_probe) if a is not None and b is not None)
-        sign = 1.0 if dot >= 0 else -1.0
+        # one device-to-host read per step, not one per parameter tensor
+        dot = torch.stack([(a * b).sum() for a, b in zip(g_syn, g_probe) if a is not None and b is not None]).sum()
+        sign = 1.0 if float(dot) >= 0 else -1.0
         self.ig_steps += 1
         self.ig_reversed += sign < 0
         self.log("train/ig_reversed", float(sign < 0), on_step=False, on_epoch=True, batch_size=1)
