@@ -67,6 +67,11 @@ def test_tune_trains_one_base_and_selects_on_validation(tmp_path):
     other = next(r["setting"] for r in rows if r["setting"] != sel["label"])
     other_ndcg = f"{runs[other][1]['test']['ndcg@10']:.5f}"
     assert other_ndcg not in md or other_ndcg == f"{sel['test']['ndcg@10']:.5f}"
+    # every finished sub-run's writer lock is given back, so another process can read it back or
+    # train another setting of the same study beside this one
+    from rsir_pl.storage import writer_lock
+
+    assert not [p for p in writer_lock._held if out in p.parents]
     # a second call resumes: nothing retrains, same selection
     again = json.loads((run_study("tune", cfg, grid=grid) / "study.json").read_text())
     assert again["selected"]["label"] == sel["label"]

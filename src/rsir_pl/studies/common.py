@@ -19,6 +19,7 @@ from typing import Any
 from rsir_pl.config import ConfigError, RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.storage.rundir import RunDir
+from rsir_pl.storage.writer_lock import release_writer_lock
 
 log = logging.getLogger("rsir_pl.studies")
 
@@ -72,6 +73,8 @@ def run_grid(runs: Sequence[Run]) -> dict[str, list[dict[str, Any]]]:
     for i, (label, config, make_dm) in enumerate(runs, 1):
         log.info("study run %d/%d: %s (%s)", i, len(runs), label, config.run_dir)
         out[label] = self_improve(config, datamodule=make_dm() if make_dm else None)
+        # the sub-run is finished: another process may now read it back or train another setting
+        release_writer_lock(config.run_dir)
     return out
 
 
