@@ -165,10 +165,7 @@ class SequenceDataModule(L.LightningDataModule):
         """The held-out sequences as a training batch: left-padded inputs and next-item targets
         ``[P, max_len]`` (the layout :meth:`train_dataloader` gives)."""
         assert self.train_store is not None and len(self.probe_rows)
-        idx = self.probe_rows
-        width = int(min(self.config.max_len, self.train_store.lengths[idx].max() - 1))
-        inp = self.train_store.padded(idx, width, drop_last=1)
-        tgt = self.train_store.padded(idx, width) * (inp != 0)
+        inp, tgt, _ = _training_arrays(self.train_store, self.probe_rows, self.config.max_len)
         return torch.from_numpy(inp), torch.from_numpy(tgt)
 
     def set_train_store(self, store: SequenceStore) -> None:
@@ -214,9 +211,7 @@ class SequenceDataModule(L.LightningDataModule):
 
         def collate(batch: list[int]) -> dict[str, torch.Tensor]:
             idx = rows[np.asarray(batch, dtype=np.int64)]
-            width = int(min(max_len, store.lengths[idx].max() - 1))
-            inp = store.padded(idx, width, drop_last=1)
-            tgt = store.padded(idx, width) * (inp != 0)
+            inp, tgt, width = _training_arrays(store, idx, max_len)
             out = {
                 "input": torch.from_numpy(inp),
                 "target": torch.from_numpy(tgt),
@@ -320,3 +315,11 @@ class SequenceDataModule(L.LightningDataModule):
             "synthetic_interactions": int(self.train_store.lengths[syn].sum()),
             "replaced_sequences": len(self.replaced),
         }
+
+
+def _training_arrays(store: SequenceStore, idx: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows ``idx`` of ``store`` as training arrays: left-padded inputs (each sequence without its
+    last item), the next-item target of every input position, and their width (at most ``max_len``)."""
+    width = int(min(max_len, store.lengths[idx].max() - 1))
+    inp = store.padded(idx, width, drop_last=1)
+    return inp, store.padded(idx, width) * (inp != 0), width
