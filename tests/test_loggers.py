@@ -107,3 +107,30 @@ def test_corrupt_wandb_state_is_a_clear_error(tmp_path):
 def test_logger_tags_must_be_a_list_of_strings():
     with pytest.raises(ConfigError, match="logger.tags"):
         LoggerConfig(tags="seed-sweep")  # type: ignore[arg-type]
+
+
+def _csv_epochs(logger, epochs, value):
+    for e in epochs:
+        logger.log_metrics({"val_ndcg10": value + e, "epoch": e}, step=e)
+    logger.save()
+
+
+def test_a_resumed_fit_keeps_the_csv_rows_of_the_epochs_it_does_not_retrain(tmp_path):
+    import csv
+
+    from rsir_pl.loggers import CSVTracker
+
+    tracker = CSVTracker(tmp_path)
+    _csv_epochs(tracker.epoch_logger(0), range(4), 0.0)  # the interrupted start got to epoch 3
+    _csv_epochs(tracker.epoch_logger(0, resume_after_epoch=1), (2, 3, 4), 10.0)  # resumed after epoch 1
+    path = tmp_path / "logs" / "iter_0" / "metrics.csv"
+    rows = list(csv.DictReader(path.open()))
+    assert [(int(r["epoch"]), float(r["val_ndcg10"])) for r in rows] == [
+        (0, 0.0),
+        (1, 1.0),
+        (2, 12.0),
+        (3, 13.0),
+        (4, 14.0),
+    ]
+    _csv_epochs(tracker.epoch_logger(0), (0,), 20.0)  # a fit started afresh replaces the file
+    assert [float(r["val_ndcg10"]) for r in csv.DictReader(path.open())] == [20.0]

@@ -132,7 +132,8 @@ def _cli(
 @pytest.mark.slow
 def test_killed_loop_resumes_to_the_same_result(tmp_path):
     """SIGKILL during generation of iteration 0 and during training of iteration 1, re-run each
-    time, and compare with an uninterrupted run of the same seed."""
+    time, and compare with an uninterrupted run of the same seed (the second fit resumes from its
+    ``fit.ckpt`` after epoch 0)."""
     clean = tiny_config(tmp_path / "clean", iterations=2)
     done = _cli(clean, tmp_path / "clean.yaml", None)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -142,8 +143,11 @@ def test_killed_loop_resumes_to_the_same_result(tmp_path):
         died = _cli(cfg, tmp_path / "killed.yaml", point)
         assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
     assert not (tmp_path / "killed" / "iter_2" / "metrics.json").exists()
+    assert (tmp_path / "killed" / "iter_1" / "fit.ckpt").exists()  # epoch 0 of the killed fit
     resumed = _cli(cfg, tmp_path / "killed.yaml", None)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "iteration 1: resuming the interrupted fit after epoch 0" in resumed.stderr
+    assert not list((tmp_path / "killed").rglob("fit.ckpt"))  # spent once each model.pt is saved
 
     run_a, run_b = RunDir(tmp_path / "clean", writer=False), RunDir(tmp_path / "killed", writer=False)
     assert run_b.verify() == []

@@ -72,11 +72,38 @@ class PrefixedLogger(Logger):
         pass
 
 
+class ResumedCSVLogger(CSVLogger):
+    """A CSV logger for a fit resumed after epoch ``keep_through_epoch``: the rows the interrupted
+    start logged up to that epoch stay in ``metrics.csv`` (Lightning's writer would delete them),
+    later ones, which the resumed fit logs again, are dropped."""
+
+    def __init__(self, *args: Any, keep_through_epoch: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: list[dict[str, str]] = []
+        path = Path(self.log_dir) / "metrics.csv"
+        if path.is_file():
+            with open(path, newline="") as fh:
+                for row in csv.DictReader(fh):
+                    epoch = row.get("epoch") or ""
+                    if epoch and float(epoch) <= keep_through_epoch:
+                        self._kept.append(row)
+
+    @property
+    def experiment(self) -> Any:
+        fresh = self._experiment is None
+        exp = super().experiment
+        if fresh and self._kept:
+            exp.metrics[:0] = self._kept  # written with the resumed fit's first rows
+            self._kept = []
+        return exp
+
+
 class Tracker:
     """Base tracker: per-iteration Lightning loggers plus run-level summaries."""
 
-    def epoch_logger(self, iteration: int) -> Logger | bool:
-        """The Lightning logger for fit ``iteration`` (False = none)."""
+    def epoch_logger(self, iteration: int, resume_after_epoch: int | None = None) -> Logger | bool:
+        """The Lightning logger for fit ``iteration`` (False = none); ``resume_after_epoch`` says the
+        fit resumes after that epoch, so what was logged up to it is kept."""
         return False
 
     def log_iteration(self, iteration: int, values: Mapping[str, float]) -> None:
@@ -98,8 +125,12 @@ class CSVTracker(Tracker):
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
 
-    def epoch_logger(self, iteration: int) -> Logger:
-        return CSVLogger(save_dir=str(self.run_dir), name="logs", version=f"iter_{iteration}")
+    def epoch_logger(self, iteration: int, resume_after_epoch: int | None = None) -> Logger:
+        if resume_after_epoch is None:
+            return CSVLogger(save_dir=str(self.run_dir), name="logs", version=f"iter_{iteration}")
+        return ResumedCSVLogger(
+            save_dir=str(self.run_dir), name="logs", version=f"iter_{iteration}", keep_through_epoch=resume_after_epoch
+        )
 
 
 class WandbTracker(Tracker):
@@ -169,7 +200,8 @@ class WandbTracker(Tracker):
                     exp.log({"rsir_start": session}, step=session * self.STEP_BLOCK, commit=False)
         return self._logger
 
-    def epoch_logger(self, iteration: int) -> Logger:
+    def epoch_logger(self, iteration: int, resume_after_epoch: int | None = None) -> Logger:
+        # a resumed fit logs its later epochs in this start's own step block (see the module doc)
         return PrefixedLogger(self._wandb_logger(), f"iter{iteration}")
 
     @rank_zero_only

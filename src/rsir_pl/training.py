@@ -13,11 +13,12 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from rsir_pl.config import ConfigError, TrainerConfig
 from rsir_pl.data.datamodule import SequenceDataModule
+from rsir_pl.fit_checkpoint import FitCheckpoint
 from rsir_pl.models.base import SequentialRecommender
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,21 @@ class BestWeights(Callback):
         if self.best_state is not None:
             pl_module.load_state_dict(self.best_state)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Best value, epoch, weights and history: a resumed fit (``FitCheckpoint``) continues them."""
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict["best"]
+        self.best_epoch = state_dict["best_epoch"]
+        self.best_state = state_dict["best_state"]
+        self.history = list(state_dict["history"])
+
 
 @dataclass
 class FitResult:
@@ -80,7 +96,8 @@ class FitResult:
 RESERVED_TRAINER_ARGS: dict[str, str] = {
     "logger": "set from logger.* (csv, wandb or none)",
     "callbacks": "rsir_pl adds early stopping, best-weight restoring and generation itself",
-    "enable_checkpointing": "each iteration's model.pt in the run directory is the checkpoint (resume reads it)",
+    "enable_checkpointing": "each iteration's model.pt is the checkpoint, and iter_<k>/fit.ckpt the in-progress fit's "
+    "(trainer.fit_checkpoint)",
     "default_root_dir": "set to run_dir",
     "use_distributed_sampler": "the datamodule shards users and batches across ranks itself",
     "limit_test_batches": "the test ranks every user (the paired comparison with the base needs all of them)",
@@ -97,7 +114,7 @@ RENAMED_TRAINER_ARGS: dict[str, str] = {
     "model_summary": "enable_model_summary",
 }
 #: TrainerConfig fields that are rsir_pl's own, not Trainer arguments
-RSIR_TRAINER_FIELDS = ("patience",)
+RSIR_TRAINER_FIELDS = ("patience", "fit_checkpoint")
 
 
 def trainer_kwargs(config: TrainerConfig) -> dict[str, Any]:
@@ -126,7 +143,7 @@ def build_trainer(
         **extra,
         "callbacks": list(callbacks),
         "logger": logger,
-        "enable_checkpointing": False,
+        "enable_checkpointing": any(isinstance(c, Checkpoint) for c in callbacks),
         "use_distributed_sampler": False,
         "default_root_dir": default_root_dir,
     }
@@ -143,16 +160,22 @@ def fit(
     callbacks: Sequence[Callback] = (),
     logger: Any = False,
     default_root_dir: str | None = None,
+    checkpoint: FitCheckpoint | None = None,
 ) -> tuple[FitResult, L.Trainer]:
     """Train ``model`` on the datamodule's current D_k with early stopping; best weights restored.
 
-    ``callbacks`` run after the best weights are back in place (so generation sees them).
+    ``callbacks`` run after the best weights are back in place (so generation sees them). With a
+    ``checkpoint``, the fit writes its state after every epoch and resumes from the file when it
+    exists (``checkpoint.resumed_after_epoch`` then says from where).
     """
     best = BestWeights()
     stop = EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience, check_finite=True)
-    trainer = build_trainer(config, [best, stop, *callbacks], logger, default_root_dir)
+    extra = [checkpoint] if checkpoint is not None else []
+    trainer = build_trainer(config, [best, stop, *callbacks, *extra], logger, default_root_dir)
+    ckpt_path = checkpoint.resume_path() if checkpoint is not None else None
     t0 = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule)
+    # the file is this run's own (written by FitCheckpoint), so its pickled parts are trusted
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False if ckpt_path else None)
     seconds = time.perf_counter() - t0
     result = FitResult(
         model=model,

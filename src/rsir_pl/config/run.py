@@ -125,6 +125,7 @@ NON_RESULT_KEYS = (
     ("logger",),
     ("iterations",),  # extending K on resume is allowed
     ("trainer", "progress_bar"),
+    ("trainer", "fit_checkpoint"),
     ("trainer", "model_summary"),
     ("trainer", "log_every_n_steps"),
     ("trainer", "profiler"),

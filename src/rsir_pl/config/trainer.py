@@ -38,6 +38,9 @@ class TrainerConfig:
     Args:
         max_epochs: upper bound on epochs per fit.
         patience: epochs without a better validation NDCG@10 before stopping (rsir_pl's early stopping).
+        fit_checkpoint: write ``iter_<k>/fit.ckpt`` after every epoch so a killed fit resumes from
+            its last finished epoch, to the same result (rsir_pl's own; deleted once ``model.pt`` is
+            saved). Off saves the write (the full weights and optimizer state) on huge catalogues.
         min_epochs: epochs to train before early stopping may act.
         max_steps: upper bound on optimizer steps per fit (-1 = none).
         min_steps: optimizer steps to train before early stopping may act.
@@ -72,6 +75,7 @@ class TrainerConfig:
 
     max_epochs: int = 200
     patience: int = 20
+    fit_checkpoint: bool = True
     min_epochs: int = 1
     max_steps: int = -1
     min_steps: Optional[int] = None

@@ -30,6 +30,7 @@ from rsir_pl.baselines import reverse
 from rsir_pl.config import RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.faults import KillSwitch
+from rsir_pl.fit_checkpoint import FitCheckpoint
 from rsir_pl.generation.generator import GenerationResult
 from rsir_pl.loggers import Tracker
 from rsir_pl.loop.callback import GenerationStep, SelfImproveCallback
@@ -113,6 +114,7 @@ def run_iteration(
     if files.has_model:
         model = files.load_model(dm.num_items)
         fit_info = files.fit_info()
+        files.drop_fit_checkpoint()  # left by a run killed after saving f_k (during generation)
         trainer = build_trainer(config.trainer, logger=False, default_root_dir=config.run_dir)
     else:
         model, fit_info, trainer = _train(state, k, prev_model, step, train_summary)
@@ -191,21 +193,32 @@ def _train(
         model.ig_probe = dm.probe_tensors()
         ig_info["ig_holdout_sequences"] = int(len(held))
         log.info("iteration %d: inverse gradient: %d real sequences held out as its probe set", k, len(held))
+    files = IterationFiles(state.rundir, k)
+    checkpoint = None
+    if config.trainer.fit_checkpoint:
+        checkpoint = FitCheckpoint(files.fit_checkpoint_path, {"iteration": k, "train_data": train_summary})
+        if checkpoint.resume_path() is not None:
+            log.warning(
+                "iteration %d: resuming the interrupted fit after epoch %d from %s",
+                k,
+                checkpoint.resumed_after_epoch,
+                files.fit_checkpoint_path,
+            )
     try:
         result, trainer = fit(
             model,
             dm,
             config.trainer,
             callbacks=callbacks,
-            logger=state.tracker.epoch_logger(k),
+            logger=state.tracker.epoch_logger(k, resume_after_epoch=checkpoint and checkpoint.resumed_after_epoch),
             default_root_dir=config.run_dir,
+            checkpoint=checkpoint,
         )
     finally:
         dm.release_probe()
     if model.ig_probe is not None:
         ig_info["ig_reversed_share"] = model.ig_reversed / model.ig_steps if model.ig_steps else 0.0
         model.ig_probe = None
-    files = IterationFiles(state.rundir, k)
     fit_info = {
         **(step.fit_info if step is not None else {}),
         "best_epoch": result.best_epoch,
@@ -219,6 +232,7 @@ def _train(
     else:
         files.save_fit_info(fit_info)  # the model itself was saved at fit end, before generating
     files.save_history(result.history)
+    files.drop_fit_checkpoint()  # f_k is saved: the in-progress state is spent
     if trainer.received_sigterm:
         # Lightning only stops its own loops on SIGTERM; one that arrives after the last epoch
         # (during generation) would otherwise let the loop start the next fit

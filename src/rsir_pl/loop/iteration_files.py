@@ -1,7 +1,9 @@
 """The files of one iteration ``iter_<k>/`` of a run directory, read and written in one place.
 
-``model.pt`` and ``fit.json`` (the trained f_k), ``loss_weights.npz`` (the loss-weight state f_k
-trained with), ``test_ranks.npz`` and ``metrics.json`` (its test), and for D'_{k+1} in
+``model.pt`` and ``fit.json`` (the trained f_k; while it trains, ``fit.ckpt`` holds the fit's
+state after its last finished epoch, outside the manifest: :mod:`rsir_pl.fit_checkpoint`),
+``loss_weights.npz`` (the loss-weight state f_k trained with), ``test_ranks.npz`` and
+``metrics.json`` (its test), and for D'_{k+1} in
 ``iter_<k+1>/``: ``synthetic.npz``, ``provenance.npz`` (source, attempt, prefix_len, the fidelity
 checks' target record, and ``replaces`` when a new sequence replaces its source for training:
 ASReP; see :func:`~rsir_pl.generation.leakage.provenance_arrays`) and ``generation.json``. Every write goes
@@ -11,6 +13,7 @@ data is verified (catalogue ids, leakage) before the DataModule sees it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,16 @@ class IterationFiles:
         return self.rundir.has(f"{self.nxt}/synthetic.npz")
 
     # ------------------------------------------------------------------ the model
+    @property
+    def fit_checkpoint_path(self) -> Path:
+        """``iter_<k>/fit.ckpt``: the state of f_k's fit after its last finished epoch."""
+        return self.rundir.path / self.it / "fit.ckpt"
+
+    def drop_fit_checkpoint(self) -> None:
+        """Delete ``fit.ckpt`` once f_k is saved (the writer only)."""
+        if self.rundir.writer:
+            self.fit_checkpoint_path.unlink(missing_ok=True)
+
     def save_model(
         self, model: SequentialRecommender, fit_info: dict[str, Any], dm: SequenceDataModule, data: DataConfig
     ) -> None:

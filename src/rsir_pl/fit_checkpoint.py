@@ -1,0 +1,137 @@
+"""A fit that resumes from its last finished epoch: ``iter_<k>/fit.ckpt``.
+
+A long fit (an hour on one CPU thread) that is killed used to start again from epoch 0. With
+:class:`FitCheckpoint` the fit writes Lightning's full training state after every epoch (weights,
+optimizer, scheduler, loop counters, early-stopping and best-weight state) plus what Lightning
+does not keep: the random-number states. A re-run resumes after the last finished epoch and, on
+one device, ends with the same weights, history and test ranks as a fit that was never
+interrupted (tests/test_runner.py kills a fit and compares).
+
+The file is transient: the loop deletes it once ``model.pt`` is saved, and it is not in the run
+directory's manifest. It is written atomically (temporary file, fsync, rename), so a kill while
+writing leaves the previous epoch's file. Under DDP the file holds rank 0's random-number states, so
+a resumed DDP fit continues from the same epoch and batches but with other dropout draws.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Checkpoint
+
+log = logging.getLogger(__name__)
+
+#: the checkpoint key holding what only rsir_pl keeps
+STATE_KEY = "rsir_fit"
+FORMAT = "rsir_pl.fit_checkpoint/1"
+
+
+class FitCheckpointError(RuntimeError):
+    """An in-progress fit checkpoint that cannot be used (corrupt, or of other training data)."""
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global random-number state a fit draws from (torch CPU and CUDA, NumPy, Python)."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": (np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])),
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+
+
+class FitCheckpoint(Checkpoint):
+    """Writes the fit's state to ``path`` after every finished epoch and resumes from it.
+
+    A Lightning ``Checkpoint`` so it runs after early stopping has counted the epoch. An epoch
+    after which early stopping ends the fit is not written: a fit killed just then re-trains that
+    epoch from the previous file and stops at the same place.
+
+    Args:
+        path: the checkpoint file (``iter_<k>/fit.ckpt``).
+        identity: what the fit trains on (iteration, data summary); a file with another identity
+            is refused instead of being resumed.
+    """
+
+    def __init__(self, path: str | Path, identity: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.identity = identity
+        #: the last epoch the file held when this fit resumed from it (None: a fresh fit)
+        self.resumed_after_epoch: int | None = None
+
+    def resume_path(self) -> Path | None:
+        """The file to resume from, after checking it belongs to this fit (None: start fresh)."""
+        if not self.path.exists():
+            return None
+        try:
+            ckpt = torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same remedy
+            raise FitCheckpointError(
+                f"{self.path}: unreadable in-progress fit checkpoint ({exc}); "
+                "delete it to restart this fit from epoch 0"
+            ) from exc
+        state = ckpt.get(STATE_KEY) if isinstance(ckpt, dict) else None
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise FitCheckpointError(
+                f"{self.path}: not an rsir_pl fit checkpoint; delete it to restart this fit from epoch 0"
+            )
+        if state["identity"] != self.identity:
+            raise FitCheckpointError(
+                f"{self.path}: belongs to another fit ({state['identity']}, this one is {self.identity}); "
+                "delete it to restart this fit from epoch 0"
+            )
+        self.resumed_after_epoch = int(ckpt["epoch"])
+        return self.path
+
+    # -------------------------------------------------------------- writing
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.should_stop or trainer.sanity_checking:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        if trainer.is_global_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
+        if trainer.is_global_zero:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        trainer.strategy.barrier("rsir_fit_checkpoint")
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[STATE_KEY] = {
+            "format": FORMAT,
+            "identity": self.identity,
+            "rng": rng_state(),
+            "module": {name: getattr(pl_module, name, 0) for name in ("ig_steps", "ig_reversed")},
+        }
+
+    # -------------------------------------------------------------- resuming
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint[STATE_KEY]
+        for name, value in state["module"].items():
+            setattr(pl_module, name, value)
+        # restored here, the last hook before the resumed epoch's loader draws its order: Lightning
+        # skips the sanity check on resume and draws nothing else in between
+        set_rng_state(state["rng"])
+
+    def remove(self) -> None:
+        """Delete the file (the fit's model is saved)."""
+        self.path.unlink(missing_ok=True)
