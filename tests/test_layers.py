@@ -14,7 +14,7 @@ LAYERS = (
     ("storage",),
     ("models",),
     ("generation",),
-    ("baselines", "training", "loggers"),
+    ("baselines", "training", "fit_checkpoint", "loggers"),
     ("loop",),
     ("studies", "inference"),
     ("cli", "__main__", "__init__"),
