@@ -7,9 +7,9 @@
 #      GRID, chosen on validation), all at once on the one GPU (each with THREADS CPU threads), each
 #      section written by benchmarks/study.py so that its header names the GPU machine.
 # Everything lands in OUT (default benchmarks/out/gpu): logs, results-*.md, and runs.tgz (the run
-# directories without model weights, with the per-user test ranks that benchmarks/seed_summary.py
-# --tune pools over seeds). DEADLINE (seconds) bounds step 3; what finished by then is kept (a cell
-# cut off by the deadline writes no section).
+# directories without model weights or in-progress fit checkpoints, with the per-user test ranks
+# that benchmarks/seed_summary.py --tune pools over seeds). DEADLINE (seconds) bounds step 3; what
+# finished by then is kept (a cell cut off by the deadline writes no section).
 # GPU_CHECK_TINY=1 runs the same steps on the embedded dataset in seconds (a dry run for a CPU machine).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +76,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 } >>"$LOG" 2>&1
 cat "$OUT"/results-cell-*.md >"$OUT/results-cells.md" 2>/dev/null
 rm -f "$OUT"/results-cell-*.md
-tar czf "$OUT/runs.tgz" --exclude='*.pt' -C "$OUT" runs 2>/dev/null
+tar czf "$OUT/runs.tgz" --exclude='*.pt' --exclude='*.ckpt' -C "$OUT" runs 2>/dev/null
 tar czf "$OUT/celllogs.tgz" -C "$OUT" $(cd "$OUT" && ls cell-*.log) 2>/dev/null
 rm -rf "$OUT/runs" "$OUT"/cell-*.log
 cat "$LOG"
