@@ -282,3 +282,27 @@ def test_inverse_gradient_holds_out_a_probe_only_where_there_is_synthetic_data(t
     real = records[1]["train_data"]["sequences"] - records[1]["train_data"]["synthetic_sequences"]
     assert 0 < fit["ig_holdout_sequences"] <= round(0.1 * real)  # a tenth of the trainable real ones
     assert 0.0 <= fit["ig_reversed_share"] <= 1.0
+
+
+def test_inverse_gradient_loss_weights_count_only_what_trains(tmp_path, monkeypatch):
+    """Golden and adaptive weights are counted with the probe set held out, as the fit trains."""
+    from rsir_pl.data.datamodule import SequenceDataModule
+
+    held_at_count: list[int] = []
+    counts = SequenceDataModule.target_counts
+
+    def spy(self):
+        held_at_count.append(len(self.probe_rows))
+        return counts(self)
+
+    monkeypatch.setattr(SequenceDataModule, "target_counts", spy)
+    cfg = tiny_config(tmp_path / "ig", iterations=1)
+    cfg = dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(
+            cfg.model, synthetic_loss="idl", inverse_gradient=True, ig_holdout=0.1, synthetic_weight="golden"
+        ),
+    )
+    records = self_improve(cfg)
+    # iteration 0 counts nothing (no synthetic data); iteration 1 counts with its probe set out
+    assert held_at_count and held_at_count[-1] == records[1]["fit"]["ig_holdout_sequences"] > 0

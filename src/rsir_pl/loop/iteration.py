@@ -103,8 +103,15 @@ def run_iteration(
     if files.finished and (not need_gen or files.has_generated):
         return _read_back(state, files, need_gen)
 
-    # 1. the loss weights f_k trains with
-    restore_or_set_loss_weights(config, dm, files)
+    # 1. the loss weights f_k trains with; the inverse gradient's probe set (the same keyed rows
+    # the fit holds out) is out while they are counted, so they weigh only what trains
+    ig_probe = config.model.inverse_gradient and dm.state_summary()["synthetic_sequences"] > 0
+    if ig_probe:
+        dm.hold_out_probe(config.model.ig_holdout, k)
+    try:
+        restore_or_set_loss_weights(config, dm, files)
+    finally:
+        dm.release_probe()
     faults.point(f"iter{k}:weights")
     train_summary = dm.state_summary()
     t_iter = time.perf_counter()
