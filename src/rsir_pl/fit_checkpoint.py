@@ -108,7 +108,7 @@ class FitCheckpoint(Checkpoint):
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         if trainer.is_global_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)  # collective under DDP; rank 0 writes
+        trainer.save_checkpoint(tmp, weights_only=False)  # the full training state; collective under DDP
         if trainer.is_global_zero:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
