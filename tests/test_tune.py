@@ -25,6 +25,8 @@ def test_grid_mapping_is_a_product_and_a_list_is_explicit():
     explicit = [{"generation.p": 1.0}, {"model.synthetic_weight": 0.8}]
     assert expand_grid(explicit) == explicit
     assert label({"generation.tau": 5, "generation.p": 0.5}) == "tau=5,p=0.5"
+    assert expand_grid({"finetune": [True]}) == [{"finetune": True}]
+    assert label({"generation.p": 0.5, "finetune": True}) == "p=0.5,finetune=True"
     assert len(expand_grid(None)) == 4
 
 
@@ -32,7 +34,8 @@ def test_grid_mapping_is_a_product_and_a_list_is_explicit():
     "grid, message",
     [
         ({"model.hidden": [32, 64]}, "model.hidden"),
-        ({"trainer.max_epochs": [3]}, "generation.<name> or model.<name>"),
+        ({"trainer.max_epochs": [3]}, "generation.<name>, model.<name> or finetune"),
+        ({"seed": [1]}, "generation.<name>, model.<name> or finetune"),
         ({"generation.tau": 5}, "non-empty list"),
         ({}, "must not be empty"),
         ("tau", "mapping of option lists"),
@@ -82,3 +85,35 @@ def test_cli_tune_refuses_a_bad_grid(tmp_path, capsys):
     rc = main([*argv, "--grid", "{model.hidden: [8]}"])
     assert rc == 2
     assert "model.hidden" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_finetune_setting_starts_the_student_from_the_base(tmp_path, monkeypatch):
+    """``finetune: true`` in a grid: the student's fit begins with the base's weights."""
+    import torch
+
+    from rsir_pl.loop import iteration
+    from rsir_pl.storage.rundir import RunDir
+
+    starts: list[dict] = []
+    train = iteration._train
+
+    def spy(state, k, prev_model, step, summary):
+        starts.append({"k": k, "prev": None if prev_model is None else prev_model.state_dict()})
+        return train(state, k, prev_model, step, summary)
+
+    monkeypatch.setattr(iteration, "_train", spy)
+    cfg = tiny_config(tmp_path / "t")
+    out = run_study("tune", cfg, grid=[{"finetune": True}])
+    sub = out / "finetune=True"
+    assert yaml_load(sub / "config.yaml")["finetune"] is True
+    student = [s for s in starts if s["k"] == 1]
+    assert len(student) == 1 and student[0]["prev"] is not None
+    base = RunDir(out / "base", writer=False).read_torch("iter_0/model.pt")["state_dict"]
+    assert all(torch.equal(student[0]["prev"][k], base[k]) for k in base)
+
+
+def yaml_load(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())

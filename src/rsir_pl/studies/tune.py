@@ -11,7 +11,9 @@ A grid is a mapping of dotted options to lists (their Cartesian product) or a li
 (explicit settings)::
 
     {generation.tau: [10, 20], generation.p: [0.5, 1.0]}
-    [{generation.p: 1.0}, {generation.p: 0.5, model.synthetic_weight: 0.8}]
+    [{generation.p: 1.0}, {generation.p: 0.5, model.synthetic_weight: 0.8}, {finetune: true}]
+
+``finetune: true`` (RSIR-FT) starts the student from the base's weights instead of a fresh model.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ DEFAULT_GRID: dict[str, list[Any]] = {"generation.tau": [10, 20], "generation.p"
 #: after iteration 0: generation, and the model's weighting of synthetic targets)
 TUNABLE_SECTIONS = ("generation", "model")
 TUNABLE_MODEL_KEYS = SYNTHETIC_ONLY_MODEL_KEYS
+#: top-level options a grid may set: whether the student starts from the base's weights
+TUNABLE_TOP_LEVEL = ("finetune",)
 
 
 def expand_grid(
@@ -72,10 +76,12 @@ def expand_grid(
 
 
 def _check_key(key: str) -> None:
+    if key in TUNABLE_TOP_LEVEL:
+        return
     section, _, name = key.partition(".")
     if section not in TUNABLE_SECTIONS or not name:
         raise ConfigError(
-            f"tune: grid option {key!r} must be generation.<name> or model.<name> "
+            f"tune: grid option {key!r} must be generation.<name>, model.<name> or finetune "
             "(the base model is shared, so only settings that act after iteration 0 can be tuned)"
         )
     if section == "model" and name not in TUNABLE_MODEL_KEYS:
@@ -96,7 +102,7 @@ def sections_of(setting: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def label(setting: Mapping[str, Any]) -> str:
     """``tau=10,p=0.5``: a setting's short name (option names without their section)."""
-    return ",".join(f"{k.partition('.')[2]}={v}" for k, v in setting.items()) or "config"
+    return ",".join(f"{k.partition('.')[2] or k}={v}" for k, v in setting.items()) or "config"
 
 
 def run(base: RunConfig, grid: Any = None) -> Path:
@@ -111,8 +117,10 @@ def run(base: RunConfig, grid: Any = None) -> Path:
     base_records = C.run_grid([("base", base_cfg, None)])["base"]
     runs = []
     for lab, s in zip(labels, settings):
-        cfg = C.derive(base, path / C.slug(lab), iterations=1, share_base=False, **sections_of(s))
-        cfg = dataclasses.replace(cfg, base_from=str(path / "base"))
+        top = {k: v for k, v in s.items() if k in TUNABLE_TOP_LEVEL}
+        sections = sections_of({k: v for k, v in s.items() if k not in top})
+        cfg = C.derive(base, path / C.slug(lab), iterations=1, share_base=False, **sections)
+        cfg = dataclasses.replace(cfg, base_from=str(path / "base"), **top)
         runs.append((lab, cfg, None))
     records = C.run_grid(runs)
     base_val = base_records[0].get("fit", {}).get("best_val_ndcg@10")
