@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from rsir_pl.storage.rundir import RunDir
-from rsir_pl.storage.writer_lock import RunDirBusyError, acquire_writer_lock, release_writer_lock
+from rsir_pl.storage.writer_lock import RunDirBusyError, acquire_writer_lock, release_writer_lock, writer_holder
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="flock is POSIX only")
 
@@ -39,9 +39,11 @@ def test_second_process_is_refused_and_a_killed_holder_leaves_no_stale_lock(tmp_
             RunDir(path)
         # a reader is never refused, and sees what the writer wrote
         assert RunDir(path, writer=False).read_bytes("a.txt") == b"from the first writer"
+        assert writer_holder(path).startswith(f"pid {proc.pid} ")  # what rsir status shows
     finally:
         proc.kill()
         proc.wait()
+    assert writer_holder(path) is None
     run = RunDir(path)  # the kernel dropped the dead holder's lock
     run.write_text("b.txt", "from the second writer")
     assert run.verify() == []

@@ -6,6 +6,7 @@
     rsir data export --run_dir runs/x --iteration 1 --format inter --out toys_rsir.inter
     rsir study iterations --config configs/sasrec/synthetic.yaml
     rsir tune --config configs/sasrec/toys.yaml --grid '{generation.tau: [10, 20]}'
+    rsir status runs/x                                              where a run stands
     rsir recommend --model runs/x --users u1 u2 --k 10 --out recs.csv
     rsir evaluate --model runs/x/iter_1/model.pt --data toys
     rsir serve --model runs/x --port 8000
@@ -109,6 +110,12 @@ def _dispatch(ns: Any) -> int:
         out = run_study("tune", _run_config(ns.tune), grid=ns.tune.grid)
         print((out / "study.md").read_text(encoding="utf-8"))
         return 0
+    if cmd == "status":
+        from rsir_pl.loop.status import format_status, run_status
+
+        status = run_status(ns.status.run_dir)
+        print(format_status(status))
+        return 1 if status.problems else 0
     if cmd == "recommend":
         return run_recommend(ns.recommend)
     if cmd == "evaluate":

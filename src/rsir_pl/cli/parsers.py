@@ -83,6 +83,9 @@ def build_parser() -> ArgumentParser:
         "default {generation.tau: [10, 20], generation.p: [0.5, 1.0]}",
     )
     sub.add_subcommand("tune", tune, help="choose RSIR settings on validation")
+    status = CommandParser(description="Where a run stands: each iteration's state, the fit in progress, the files")
+    status.add_argument("run_dir", help="a run directory (rsir fit / self-improve / a study's sub-run)")
+    sub.add_subcommand("status", status, help="where a run stands (read only)")
     sub.add_subcommand("recommend", recommend_parser(), help="top-k items in original ids")
     sub.add_subcommand("evaluate", evaluate_parser(), help="full-ranking test of a saved model")
     sub.add_subcommand("serve", serve_parser(), help="HTTP recommendation server")

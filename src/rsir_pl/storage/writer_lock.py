@@ -60,6 +60,25 @@ def release_writer_lock(run_dir: str | Path) -> None:
         os.close(fd)  # closing the descriptor drops the flock
 
 
+def writer_holder(run_dir: str | Path) -> str | None:
+    """Who is writing ``run_dir`` now ("pid N on host"), or None when no live process is."""
+    path = Path(run_dir).resolve()
+    if path in _held:
+        return f"pid {os.getpid()} on {socket.gethostname()} (this process)"
+    lock_path = path / LOCK_FILE
+    if fcntl is None or not lock_path.is_file():
+        return None
+    fd = os.open(lock_path, os.O_RDONLY)
+    try:
+        # a shared lock is refused while a writer holds the exclusive one; taken, it is dropped at once
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _read_holder(fd)
+    finally:
+        os.close(fd)
+    return None
+
+
 def _read_holder(fd: int) -> str:
     try:
         text = os.pread(fd, 200, 0).decode(errors="replace").strip()
