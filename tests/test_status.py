@@ -58,7 +58,11 @@ def test_status_names_the_writer_and_a_corrupt_file(finished_run, capsys):
     acquire_writer_lock(cfg.run_dir)
     try:
         assert "this process" in writer_holder(cfg.run_dir)
+        # with a live writer, the first unfinished iteration is in progress, not "not started"
+        (Path(cfg.run_dir) / "iter_2").mkdir()
+        assert [st.state for st in run_status(cfg.run_dir).steps] == ["finished", "finished", "in progress"]
     finally:
+        (Path(cfg.run_dir) / "iter_2").rmdir()
         release_writer_lock(cfg.run_dir)
     assert writer_holder(cfg.run_dir) is None
     path = Path(cfg.run_dir) / "iter_1" / "metrics.json"

@@ -23,8 +23,9 @@ from rsir_pl.storage.writer_lock import writer_holder
 
 @dataclass
 class IterationStatus:
-    """One iteration's state: ``finished``, ``trained``, ``training``, ``not started`` or
-    ``damaged`` (a recorded file no longer matches the manifest)."""
+    """One iteration's state: ``finished``, ``trained``, ``training``, ``in progress`` (a live
+    writer, no epoch of the fit finished yet), ``not started`` or ``damaged`` (a recorded file no
+    longer matches the manifest)."""
 
     k: int
     state: str
@@ -78,6 +79,11 @@ def run_status(run_dir: str | Path) -> RunStatus:
     last = max([int(p.name[5:]) for p in path.glob("iter_*") if p.name[5:].isdigit()] + [iterations or 0])
     for k in range(last + 1):
         status.steps.append(_iteration(rd, k))
+    if status.writer:
+        # a live writer is working on the first unfinished iteration even before its first epoch ends
+        waiting = next((st for st in status.steps if st.state != "finished"), None)
+        if waiting is not None and waiting.state == "not started":
+            waiting.state = "in progress"
     return status
 
 
@@ -143,6 +149,8 @@ def _describe(st: IterationStatus) -> str:
             f"training: {p['epochs']} epochs finished, best validation NDCG@10 {p['best_val_ndcg@10']:.5f} "
             f"at epoch {p['best_epoch']}; a re-run resumes after epoch {p['epochs'] - 1} (fit.ckpt)"
         )
+    if st.state == "in progress":
+        return "in progress (the writer is generating, or no epoch of its fit has finished yet)"
     if st.state == "damaged":
         return "a file of it does not match the manifest (listed above); a re-run names what to delete"
     return st.state
