@@ -211,13 +211,14 @@ def _train(
                 checkpoint.resumed_after_epoch,
                 files.fit_checkpoint_path,
             )
+    resumed_after = checkpoint.resumed_after_epoch if checkpoint is not None else None
     try:
         result, trainer = fit(
             model,
             dm,
             config.trainer,
             callbacks=callbacks,
-            logger=state.tracker.epoch_logger(k, resume_after_epoch=checkpoint and checkpoint.resumed_after_epoch),
+            logger=state.tracker.epoch_logger(k, resume_after_epoch=resumed_after),
             default_root_dir=config.run_dir,
             checkpoint=checkpoint,
         )
