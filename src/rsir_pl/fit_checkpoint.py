@@ -58,6 +58,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
 
 
+def read_fit_checkpoint(path: Path) -> dict[str, Any]:
+    """Load an in-progress fit checkpoint (this run's own file, so its pickled parts are trusted)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same remedy
+        raise FitCheckpointError(
+            f"{path}: unreadable in-progress fit checkpoint ({exc}); delete it to restart this fit from epoch 0"
+        ) from exc
+
+
 class FitCheckpoint(Checkpoint):
     """Writes the fit's state to ``path`` after every finished epoch and resumes from it.
 
@@ -76,18 +86,17 @@ class FitCheckpoint(Checkpoint):
         self.identity = identity
         #: the last epoch the file held when this fit resumed from it (None: a fresh fit)
         self.resumed_after_epoch: int | None = None
+        self._checked = False
 
     def resume_path(self) -> Path | None:
-        """The file to resume from, after checking it belongs to this fit (None: start fresh)."""
+        """The file to resume from, after checking it belongs to this fit (None: start fresh).
+        Checked once; later calls return the same answer without reading the file again."""
+        if self._checked:
+            return self.path if self.resumed_after_epoch is not None else None
         if not self.path.exists():
+            self._checked = True
             return None
-        try:
-            ckpt = torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same remedy
-            raise FitCheckpointError(
-                f"{self.path}: unreadable in-progress fit checkpoint ({exc}); "
-                "delete it to restart this fit from epoch 0"
-            ) from exc
+        ckpt = read_fit_checkpoint(self.path)
         state = ckpt.get(STATE_KEY) if isinstance(ckpt, dict) else None
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise FitCheckpointError(
@@ -99,6 +108,7 @@ class FitCheckpoint(Checkpoint):
                 "delete it to restart this fit from epoch 0"
             )
         self.resumed_after_epoch = int(ckpt["epoch"])
+        self._checked = True  # a refused file is refused again on the next call
         return self.path
 
     # -------------------------------------------------------------- writing

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
-from rsir_pl.fit_checkpoint import FitCheckpointError
+from rsir_pl.fit_checkpoint import FitCheckpointError, read_fit_checkpoint
 from rsir_pl.storage.rundir import RUN_INFO, RunDir, RunDirError
 from rsir_pl.storage.writer_lock import writer_holder
 
@@ -52,12 +51,12 @@ class RunStatus:
 
 def fit_progress(path: Path) -> dict[str, Any]:
     """Epochs finished and best validation NDCG@10 so far of an in-progress ``fit.ckpt``."""
+    ckpt = read_fit_checkpoint(path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
         best = next(v for k, v in ckpt["callbacks"].items() if k.startswith("BestWeights"))
         return {"epochs": int(ckpt["epoch"]) + 1, "best_val_ndcg@10": best["best"], "best_epoch": best["best_epoch"]}
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same remedy
-        raise FitCheckpointError(f"{path}: unreadable in-progress fit checkpoint ({exc})") from exc
+    except (KeyError, TypeError, StopIteration) as exc:
+        raise FitCheckpointError(f"{path}: not an rsir_pl fit checkpoint ({exc!r})") from exc
 
 
 def run_status(run_dir: str | Path) -> RunStatus:
