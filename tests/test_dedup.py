@@ -35,6 +35,8 @@ def test_first_new_rows_matches_a_plain_set(old, new, data):
     rows = rows.astype(np.int64)
     kept, dup = first_new_rows(existing, candidates, rows)
     assert (kept.tolist(), dup) == reference(existing, candidates, rows)
+    kept_h, dup_h = first_new_rows(existing, candidates, rows, sequence_hashes(existing))
+    assert (kept_h.tolist(), dup_h) == (kept.tolist(), dup)
 
 
 @pytest.mark.parametrize("bad_hash", ["constant", "length"])
@@ -74,3 +76,34 @@ def test_hashes_do_not_depend_on_the_block_size(monkeypatch):
 def test_no_rows_keeps_nothing():
     kept, dup = first_new_rows(SequenceStore.from_lists([[1]]), SequenceStore.from_lists([[1]]), np.zeros(0, np.int64))
     assert kept.tolist() == [] and dup == 0
+
+
+def test_given_hashes_must_cover_the_existing_store():
+    existing = SequenceStore.from_lists([[1], [2]])
+    with pytest.raises(ValueError, match="existing_hashes has 1 entries for 2 sequences"):
+        first_new_rows(existing, SequenceStore.from_lists([[3]]), np.zeros(1, np.int64), np.zeros(1, np.uint64))
+
+
+def test_augmentation_hashes_the_source_store_once(monkeypatch):
+    """Rounds add the hashes of what they kept; D_k is not hashed again each round."""
+    from rsir_pl.baselines import common
+
+    store = SequenceStore.from_lists([[1, 2, 3, 4], [2, 3, 4, 5], [3, 4, 5, 6]])
+    calls: list[int] = []
+    real = common.sequence_hashes
+
+    def counting(s, rows=None):
+        calls.append(len(s) if rows is None else -len(rows))
+        return real(s, rows)
+
+    monkeypatch.setattr(common, "sequence_hashes", counting)
+
+    def make_rows(rows_seq, rows_att):
+        lists = [store.to_lists()[r][::-1] + [int(a) % 2 + 7] for r, a in zip(rows_seq, rows_att)]
+        new = SequenceStore.from_lists(lists)
+        return new, np.zeros(len(lists), np.int64), np.ones(len(lists), bool)
+
+    res = common.run_augmentation(store, np.arange(3), make_rows, method="t", num_sequences=6, seed=0, iteration=1)
+    assert len(res.sequences) == 6
+    assert res.stats["rounds"] >= 2
+    assert calls.count(len(store)) == 1

@@ -14,7 +14,8 @@ a row's output does not depend on which other rows are processed with it.
 
 Duplicates are dropped like :func:`rsir_pl.generation.generator.finalize` does, against every
 sequence of D_k and against each other, by :func:`rsir_pl.data.dedup.first_new_rows` (hashes
-first, bytes only where hashes meet, so no key set over all of D_k is built).
+first, bytes only where hashes meet, so no key set over all of D_k is built; D_k is hashed once
+per call, not once per round).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rsir_pl import draws
-from rsir_pl.data.dedup import first_new_rows
+from rsir_pl.data.dedup import first_new_rows, sequence_hashes
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.generation.generator import GenerationResult
 
@@ -84,13 +85,15 @@ def run_augmentation(
     t0 = time.perf_counter()
     kept: list[tuple[SequenceStore, np.ndarray, np.ndarray, np.ndarray]] = []
     counters = {"attempts": 0, "failed": 0, "duplicates": 0, "kept": 0, "rounds": 0}
+    # D_k is hashed once; each round adds only the hashes of the rows it kept
+    known_hashes = [sequence_hashes(store)]
 
     def process(rows_seq: np.ndarray, rows_att: np.ndarray, limit: int | None) -> int:
         new, prefix, ok = make_rows(rows_seq, rows_att)
         existing = SequenceStore.concat([store, *(k[0] for k in kept)]) if kept else store
         # whether a row is new depends only on the rows before it, so the rows a limit lets
         # through are the first `limit` of the rows new against everything before them
-        fresh, _ = first_new_rows(existing, new, np.flatnonzero(ok))
+        fresh, _ = first_new_rows(existing, new, np.flatnonzero(ok), np.concatenate(known_hashes))
         if limit is not None and len(fresh) >= limit:
             fresh = fresh[:limit]
             used = int(fresh[-1]) + 1 if limit else 0
@@ -103,6 +106,7 @@ def run_augmentation(
         counters["rounds"] += 1
         sel = fresh.astype(np.int64)
         kept.append((new.select(sel), rows_seq[sel], rows_att[sel], prefix[sel]))
+        known_hashes.append(sequence_hashes(new, sel))
         counters["kept"] += len(sel)
         return len(sel)
 

@@ -53,16 +53,25 @@ def sequence_hashes(store: SequenceStore, rows: np.ndarray | None = None) -> np.
     return out
 
 
-def first_new_rows(existing: SequenceStore, candidates: SequenceStore, rows: np.ndarray) -> tuple[np.ndarray, int]:
+def first_new_rows(
+    existing: SequenceStore,
+    candidates: SequenceStore,
+    rows: np.ndarray,
+    existing_hashes: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
     """Which of ``candidates[rows]`` (in that order) repeat neither ``existing`` nor an earlier row.
 
     Returns (the kept rows, the number dropped as duplicates): exactly what a set of item-byte
-    keys seeded with ``existing`` and filled row by row gives.
+    keys seeded with ``existing`` and filled row by row gives. ``existing_hashes``, when given,
+    must be :func:`sequence_hashes` of ``existing`` (callers that test several batches against a
+    growing store keep them instead of hashing the store again each time).
     """
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
         return rows, 0
-    h_old = sequence_hashes(existing)
+    if existing_hashes is not None and len(existing_hashes) != len(existing):
+        raise ValueError(f"existing_hashes has {len(existing_hashes)} entries for {len(existing)} sequences")
+    h_old = sequence_hashes(existing) if existing_hashes is None else np.asarray(existing_hashes, dtype=np.uint64)
     h_new = sequence_hashes(candidates, rows)
     n_old = len(h_old)
     allh = np.concatenate([h_old, h_new])
