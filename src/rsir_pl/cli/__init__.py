@@ -7,6 +7,7 @@
     rsir study iterations --config configs/sasrec/synthetic.yaml
     rsir tune --config configs/sasrec/toys.yaml --grid '{generation.tau: [10, 20]}'
     rsir status runs/x                                              where a run stands
+    rsir compare runs/x --iteration 1 --by history                  who gained, per user group
     rsir recommend --model runs/x --users u1 u2 --k 10 --out recs.csv
     rsir evaluate --model runs/x/iter_1/model.pt --data toys
     rsir serve --model runs/x --port 8000
@@ -116,6 +117,8 @@ def _dispatch(ns: Any) -> int:
         status = run_status(ns.status.run_dir)
         print(format_status(status))
         return 1 if status.problems else 0
+    if cmd == "compare":
+        return _compare(ns.compare)
     if cmd == "recommend":
         return run_recommend(ns.recommend)
     if cmd == "evaluate":
@@ -123,6 +126,18 @@ def _dispatch(ns: Any) -> int:
     if cmd == "serve":
         return run_serve(ns.serve)
     raise ConfigError(f"unknown command {cmd!r}")
+
+
+def _compare(c: Any) -> int:
+    import json
+
+    from rsir_pl.loop.compare import compare_runs, format_comparison, read_tested
+
+    new = read_tested(c.run_dir, c.iteration)
+    base = read_tested(c.base or c.run_dir, c.base_iteration)
+    rows, by = compare_runs(new, base, c.by, c.edges)
+    print(json.dumps(rows, indent=1) if c.json else format_comparison(new, base, rows, by))
+    return 0
 
 
 def _data_stats(name: str, k_core: int) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
@@ -86,6 +86,23 @@ def build_parser() -> ArgumentParser:
     status = CommandParser(description="Where a run stands: each iteration's state, the fit in progress, the files")
     status.add_argument("run_dir", help="a run directory (rsir fit / self-improve / a study's sub-run)")
     sub.add_subcommand("status", status, help="where a run stands (read only)")
+    compare = CommandParser(
+        description="Paired per-user test comparison of two tested iterations, overall and per group of users"
+    )
+    compare.add_argument("run_dir", help="the run directory of the new model")
+    compare.add_argument("--iteration", type=Optional[int], default=None, help="its iteration (default: last tested)")
+    compare.add_argument("--base", default=None, help="the base's run directory (default: the same run)")
+    compare.add_argument("--base_iteration", type=int, default=0, help="the base's iteration (default 0)")
+    compare.add_argument("--by", choices=["history", "popularity"], default="history", help="how users are grouped")
+    compare.add_argument(
+        "--edges",
+        nargs="+",
+        type=int,
+        default=None,
+        help="group boundaries, ascending (default: history 5 10 20, popularity 5 20 50)",
+    )
+    compare.add_argument("--json", type=bool, default=False, help="print the rows as JSON instead of a table")
+    sub.add_subcommand("compare", compare, help="who gained: paired comparison per user group")
     sub.add_subcommand("recommend", recommend_parser(), help="top-k items in original ids")
     sub.add_subcommand("evaluate", evaluate_parser(), help="full-ranking test of a saved model")
     sub.add_subcommand("serve", serve_parser(), help="HTTP recommendation server")
