@@ -10,7 +10,7 @@ import rsir_pl
 #: the layers in order (README, "Layout"); a module's layer is that of its top-level name
 LAYERS = (
     ("config", "plugins", "draws", "faults", "progress", "atomic"),
-    ("data", "metrics", "significance"),
+    ("data", "metrics", "significance", "subgroups"),
     ("storage",),
     ("models",),
     ("generation",),
