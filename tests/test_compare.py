@@ -67,7 +67,9 @@ def test_ranks_of_another_user_count_are_refused(tmp_path):
 
 
 def test_cli_prints_the_table_or_json(run, capsys):
-    assert main(["compare", str(run), "--by", "popularity", "--edges", "2", "8"]) == 0
+    png = run.parent / "groups.png"
+    assert main(["compare", str(run), "--by", "popularity", "--edges", "2", "8", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert "iteration 1 against" in out and "| test item's training count | users |" in out and "| >= 8 |" in out
     assert main(["compare", str(run), "--iteration", "0", "--json", "true"]) == 0

@@ -121,3 +121,33 @@ def format_rows(rows: list[dict[str, Any]], by: str, metrics: tuple[str, ...] = 
             cells += [f"{c['base']:.4f} -> {c['new']:.4f}", rel + mark, f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plot_rows(rows: list[dict[str, Any]], by: str, path: str, title: str = "") -> None:
+    """Relative change per group with its 95% CI (as a share of the group's base), a panel per
+    metric; the overall change is the last point. Written as a PNG to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    what = {"history": "history length at test time", "popularity": "test item's count in the training data"}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, (metric, name) in zip(axes, (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10"))):
+        for x, r in enumerate(rows):
+            c = r[metric]
+            if not c["base"]:
+                continue
+            rel, lo, hi = (100 * v for v in (c["relative"], c["ci_low"] / c["base"], c["ci_high"] / c["base"]))
+            color = "C2" if lo > 0 else "C3" if hi < 0 else "C0"
+            ax.errorbar(x, rel, yerr=[[rel - lo], [hi - rel]], fmt="D" if r["group"] == "all" else "o", color=color)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([f"{r['group']}\n({r['users']:,})" for r in rows], fontsize=8)
+        ax.set_xlabel(what.get(by, by) + " (users)")
+        ax.set_ylabel(f"change in {name} (%), 95% CI")
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title or "new against base per user group (green: CI > 0, red: CI < 0)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -137,6 +137,11 @@ def _compare(c: Any) -> int:
     base = read_tested(c.base or c.run_dir, c.base_iteration)
     rows, by = compare_runs(new, base, c.by, c.edges)
     print(json.dumps(rows, indent=1) if c.json else format_comparison(new, base, rows, by))
+    if c.plot:
+        from rsir_pl.subgroups import plot_rows
+
+        plot_rows(rows, by, c.plot, f"{new.run_dir} iteration {new.iteration} against iteration {base.iteration}")
+        print(f"plot: {c.plot}", file=sys.stderr)
     return 0
 
 

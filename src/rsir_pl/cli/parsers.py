@@ -102,6 +102,7 @@ def build_parser() -> ArgumentParser:
         help="group boundaries, ascending (default: history 5 10 20, popularity 5 20 50)",
     )
     compare.add_argument("--json", type=bool, default=False, help="print the rows as JSON instead of a table")
+    compare.add_argument("--plot", type=Optional[str], default=None, help="also draw the changes per group to this PNG")
     sub.add_subcommand("compare", compare, help="who gained: paired comparison per user group")
     sub.add_subcommand("recommend", recommend_parser(), help="top-k items in original ids")
     sub.add_subcommand("evaluate", evaluate_parser(), help="full-ranking test of a saved model")
