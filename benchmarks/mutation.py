@@ -48,6 +48,7 @@ except ImportError:  # Python 3.10
     tomllib = None  # type: ignore[assignment]
 
 REPO = C.REPO_ROOT
+TITLE = "Mutation testing (issue 27)"
 PYTEST_ARGS = (
     *("-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", "-p", "no:warnings", "--no-header"),
     "--hypothesis-profile=mutation",  # tests/conftest.py: fixed examples, no shrinking
@@ -109,6 +110,11 @@ UNITS = (
     ),
     Unit("src/rsir_pl/generation/reference.py", ("_prefix_length", "_one_attempt"), ("tests/test_generator.py",)),
     Unit("src/rsir_pl/generation/leakage.py", (), ("tests/test_leakage.py",)),
+    Unit(
+        "src/rsir_pl/subgroups.py",
+        ("group_labels", "check_edges", "user_groups", "compare_by_group", "tile"),
+        ("tests/test_subgroups.py",),
+    ),
 )
 
 
@@ -128,6 +134,12 @@ _SUM_STATE = (
     "float32 zero"
 )
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "rsir_pl.subgroups.user_groups",
+        "minlength=split.num_items + 1",
+        "minlength=split.num_items + 2",
+        "a longer count array only adds a zero for an item id no test target can have (ids run 1..num_items)",
+    ),
     Equivalent(
         "rsir_pl.generation.leakage.check_generated",
         "if replaces is None and not fidelity_checked:",
@@ -538,6 +550,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timeout-factor", type=float, default=10.0, help="deletion timeout = factor x clean run")
     p.add_argument("--list", action="store_true", help="print the mutants in scope, run nothing")
     p.add_argument("--no-results", action="store_true", help="do not append to the results file")
+    p.add_argument("--replace", action="store_true", help="replace the existing mutation section in place")
     p.add_argument("--only", nargs="+", metavar="PATH", help="only these source files (e.g. while adding tests)")
     p.add_argument(
         "--report-only",
@@ -611,7 +624,11 @@ def main(argv: list[str] | None = None) -> None:
             + " A mutant is killed when a test fails (or the tests time out); every survivor is either equivalent "
             "for the reason given or a missing test."
         )
-        C.append_results(args.results, C.section("Mutation testing (issue 27)", body, reading))
+        text = C.section(TITLE, body, reading)
+        if args.replace:
+            C.replace_results_section(args.results, TITLE, text)
+        else:
+            C.append_results(args.results, text)
 
 
 if __name__ == "__main__":
