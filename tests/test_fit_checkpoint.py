@@ -3,6 +3,8 @@ best epoch of a fit that was never interrupted; a file of another fit is refused
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
@@ -81,3 +83,35 @@ def test_a_file_of_another_fit_is_refused_by_name(tmp_path):
     with pytest.raises(FitCheckpointError, match=r"fit\.ckpt: unreadable.*delete it"):
         FitCheckpoint(path, IDENTITY).resume_path()
     assert FitCheckpoint(tmp_path / "none.ckpt", IDENTITY).resume_path() is None
+
+
+def _rng_after(seed: int) -> dict:
+    from rsir_pl.fit_checkpoint import rng_state
+
+    torch.manual_seed(seed)
+    return rng_state()
+
+
+@pytest.mark.parametrize(
+    ("world", "rank", "written_by", "expected_seed"), [(2, 1, 2, 11), (2, 1, 1, 10), (1, 0, 1, 10)]
+)
+def test_each_rank_restores_its_own_random_state(world, rank, written_by, expected_seed, caplog):
+    """A file written by N processes gives rank r the r-th state; on another number of processes
+    every rank takes rank 0's (and says so)."""
+    per_rank = [_rng_after(10 + r) for r in range(written_by)]
+    state = {"rng": per_rank[0], "rng_per_rank": per_rank, "module": {}}
+    cb = FitCheckpoint("unused.ckpt", {})
+    trainer = SimpleNamespace(world_size=world, global_rank=rank)
+    torch.manual_seed(99)
+    cb.on_load_checkpoint(trainer, SimpleNamespace(), {"rsir_fit": state})
+    assert torch.equal(torch.get_rng_state(), per_rank[expected_seed - 10]["torch"])
+    assert ("rank 0's random-number state" in caplog.text) == (world != written_by)
+
+
+def test_a_file_written_before_per_rank_states_still_resumes():
+    state = {"rng": _rng_after(5), "module": {}}
+    torch.manual_seed(99)
+    FitCheckpoint("unused.ckpt", {}).on_load_checkpoint(
+        SimpleNamespace(world_size=1, global_rank=0), SimpleNamespace(), {"rsir_fit": state}
+    )
+    assert torch.equal(torch.get_rng_state(), state["rng"]["torch"])

@@ -9,8 +9,11 @@ interrupted (tests/test_runner.py kills a fit and compares).
 
 The file is transient: the loop deletes it once ``model.pt`` is saved, and it is not in the run
 directory's manifest. It is written atomically (temporary file, fsync, rename), so a kill while
-writing leaves the previous epoch's file. Under DDP the file holds rank 0's random-number states, so
-a resumed DDP fit continues from the same epoch and batches but with other dropout draws.
+writing leaves the previous epoch's file. Under DDP every rank draws its own dropout masks (its
+batches differ), so the file holds every rank's random-number states, gathered when it is written,
+and each rank restores its own: a resumed DDP fit ends as the uninterrupted one does, on the same
+number of processes (tests/test_ddp.py). Resumed on another number of processes, every rank takes
+rank 0's states, and the fit goes on from the same epoch with other dropout draws.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 
 #: the checkpoint key holding what only rsir_pl keeps
 STATE_KEY = "rsir_fit"
-FORMAT = "rsir_pl.fit_checkpoint/1"
+FORMAT = "rsir_pl.fit_checkpoint/1"  # "rng_per_rank" was added later; files without it still load
 
 
 class FitCheckpointError(RuntimeError):
@@ -126,10 +129,17 @@ class FitCheckpoint(Checkpoint):
         trainer.strategy.barrier("rsir_fit_checkpoint")
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        mine = rng_state()
+        per_rank = [mine]
+        if trainer.world_size > 1:
+            # runs on every rank (saving is collective), so the gather is matched on all of them
+            per_rank = [None] * trainer.world_size
+            torch.distributed.all_gather_object(per_rank, mine)
         checkpoint[STATE_KEY] = {
             "format": FORMAT,
             "identity": self.identity,
-            "rng": rng_state(),
+            "rng": mine,
+            "rng_per_rank": per_rank,
             "module": {name: getattr(pl_module, name, 0) for name in ("ig_steps", "ig_reversed")},
         }
 
@@ -140,7 +150,19 @@ class FitCheckpoint(Checkpoint):
             setattr(pl_module, name, value)
         # restored here, the last hook before the resumed epoch's loader draws its order: Lightning
         # skips the sanity check on resume and draws nothing else in between
-        set_rng_state(state["rng"])
+        per_rank = state.get("rng_per_rank") or []
+        if len(per_rank) == trainer.world_size:
+            set_rng_state(per_rank[trainer.global_rank])
+        else:
+            if trainer.world_size > 1:
+                log.warning(
+                    "%s: written by %d process(es), resumed on %d: every rank continues from rank 0's "
+                    "random-number state (same epochs and batches, other dropout draws)",
+                    self.path,
+                    len(per_rank) or 1,
+                    trainer.world_size,
+                )
+            set_rng_state(state["rng"])
 
     def remove(self) -> None:
         """Delete the file (the fit's model is saved)."""
