@@ -72,9 +72,14 @@ def test_cli_prints_the_table_or_json(run, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert "iteration 1 against" in out and "| test item's training count | users |" in out and "| >= 8 |" in out
-    assert main(["compare", str(run), "--iteration", "0", "--json", "true"]) == 0
+    assert main(["compare", str(run), "--iteration", "0", "--base_iteration", "1", "--json", "true"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows[-1]["ndcg@10"]["diff"] == 0.0  # iteration 0 against itself
+    assert rows[-1]["users"] == _users() and rows[-1]["ndcg@10"]["diff"] != 0.0
+
+
+def test_an_iteration_is_not_compared_with_itself(run, capsys):
+    assert main(["compare", str(run), "--iteration", "0"]) == 2
+    assert "iteration 0 compared with itself" in capsys.readouterr().err
 
 
 def test_cli_names_a_directory_that_is_not_a_run(tmp_path, capsys):

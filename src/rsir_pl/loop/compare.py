@@ -62,7 +62,13 @@ def read_tested(run_dir: str | Path, iteration: int | None = None) -> TestedIter
 
 
 def check_comparable(base: TestedIteration, new: TestedIteration) -> None:
-    """Refuse two iterations whose test ranks do not refer to the same users and targets."""
+    """Refuse two iterations whose test ranks do not refer to the same users and targets, and an
+    iteration compared with itself."""
+    if base.run_dir.resolve() == new.run_dir.resolve() and base.iteration == new.iteration:
+        raise ValueError(
+            f"{new.run_dir}: iteration {new.iteration} compared with itself; give --iteration, or "
+            "--base (another run) and --base_iteration"
+        )
     for key in SAME_TEST:
         if base.data.get(key) != new.data.get(key):
             raise ValueError(
