@@ -135,6 +135,13 @@ _SUM_STATE = (
 )
 EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent(
+        "rsir_pl.generation.leakage.check_generated",
+        "d_next.generation[len(d_k) :])",
+        "new_root, ",
+        "the generated part's view only feeds _check_replacements and check_fidelity_targets, which read its "
+        "items, offsets and roots, never its generation column (a missing one defaults to zeros)",
+    ),
+    Equivalent(
         "rsir_pl.subgroups.user_groups",
         "minlength=split.num_items + 1",
         "minlength=split.num_items + 2",
