@@ -27,14 +27,12 @@ METRICS = (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10"))
 WHAT = {"history": "history length at test time", "popularity": "test item's count in the training data"}
 
 
-def group_rows(runs: list[SeedRun], by: str, edges: list[int] | None = None) -> list[dict[str, Any]]:
-    """The per-user-group comparison of one GROUP's seeds, pooled over its (user, seed) pairs."""
+def pooled_seeds(runs: list[SeedRun]) -> tuple[Any, Any, Any]:
+    """One GROUP's seeds pooled: base and RSIR ranks over all (user, seed) pairs, and the split
+    every seed was tested on (loaded once; seeds tested on other data are refused)."""
     import numpy as np
 
-    from rsir_pl.data.registry import load_dataset
-    from rsir_pl.data.split import LeaveOneOutSplit
-    from rsir_pl.loop.compare import check_comparable, read_tested
-    from rsir_pl.subgroups import compare_by_group, tile, user_groups
+    from rsir_pl.loop.compare import check_comparable, read_tested, tested_split
 
     if any(r.rank_files is None for r in runs):
         raise SystemExit(f"{runs[0].group}: every seed needs per-user test ranks (run directories, not sections)")
@@ -48,15 +46,19 @@ def group_rows(runs: list[SeedRun], by: str, edges: list[int] | None = None) -> 
             check_comparable(base[0], b)
         base.append(b)
         new.append(n)
-    data = base[0].data
-    ds = load_dataset(str(data.get("dataset")), k_core=int(data.get("k_core", 5)))
-    split = LeaveOneOutSplit.from_sequences(ds.sequences, ds.num_items, ds.times)
-    if split.num_users != len(base[0].ranks):
-        raise SystemExit(f"{runs[0].group}: the dataset splits into {split.num_users} users, the runs ranked others")
-    groups = tile(user_groups(split, by, edges), len(runs))
-    b_all = np.concatenate([b.ranks for b in base])
-    n_all = np.concatenate([n.ranks for n in new])
-    return compare_by_group(b_all, n_all, groups, seed=0)
+    split = tested_split(base[0])
+    return np.concatenate([b.ranks for b in base]), np.concatenate([n.ranks for n in new]), split
+
+
+def group_rows(
+    runs: list[SeedRun], by: str, edges: list[int] | None = None, pooled: Any = None
+) -> list[dict[str, Any]]:
+    """The per-user-group comparison of one GROUP's seeds, pooled over its (user, seed) pairs
+    (``pooled``: what :func:`pooled_seeds` returned for them, to read the runs once)."""
+    from rsir_pl.subgroups import compare_by_group, tile, user_groups
+
+    b_all, n_all, split = pooled_seeds(runs) if pooled is None else pooled
+    return compare_by_group(b_all, n_all, tile(user_groups(split, by, edges), len(runs)), seed=0)
 
 
 def _cell(c: dict[str, float]) -> str:
@@ -137,8 +139,9 @@ def main() -> None:
     groups = collect(args.sources, args.results, args.iteration)
     per_by: dict[str, dict[str, tuple[list[SeedRun], list[dict[str, Any]]]]] = {by: {} for by in bys}
     for name, runs in groups.items():
+        pooled = pooled_seeds(runs)
         for by in bys:
-            per_by[by][name] = (runs, group_rows(runs, by))
+            per_by[by][name] = (runs, group_rows(runs, by, pooled=pooled))
     blocks = [
         "Each row: the (user, seed) pairs of that user group, pooled over the group's seeds; RSIR is the "
         "setting `rsir tune` selected on validation (as in the headline table), compared per pair "

@@ -79,24 +79,28 @@ def check_comparable(base: TestedIteration, new: TestedIteration) -> None:
         raise ValueError(f"{base.run_dir} and {new.run_dir} ranked different numbers of users")
 
 
+def tested_split(tested: TestedIteration) -> LeaveOneOutSplit:
+    """The leave-one-out split the iteration was tested on, re-made from its dataset; refused when
+    the dataset no longer splits into the users it ranked."""
+    ds = load_dataset(str(tested.data.get("dataset")), k_core=int(tested.data.get("k_core", 5)))
+    split = LeaveOneOutSplit.from_sequences(ds.sequences, ds.num_items, ds.times)
+    if split.num_users != len(tested.ranks):
+        raise ValueError(
+            f"the dataset {tested.data.get('dataset')!r} now splits into {split.num_users:,} users, but "
+            f"{tested.run_dir} ranked {len(tested.ranks):,}: the data changed since the runs were tested"
+        )
+    return split
+
+
 def compare_runs(
     new: TestedIteration,
     base: TestedIteration,
     by: str = "history",
     edges: list[int] | None = None,
-    split: LeaveOneOutSplit | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Per-group paired comparison of ``new`` against ``base``; returns the rows and the grouping."""
     check_comparable(base, new)
-    if split is None:
-        ds = load_dataset(str(base.data.get("dataset")), k_core=int(base.data.get("k_core", 5)))
-        split = LeaveOneOutSplit.from_sequences(ds.sequences, ds.num_items, ds.times)
-    if split.num_users != len(base.ranks):
-        raise ValueError(
-            f"the dataset {base.data.get('dataset')!r} now splits into {split.num_users:,} users, but "
-            f"{base.run_dir} ranked {len(base.ranks):,}: the data changed since the runs were tested"
-        )
-    groups = user_groups(split, by, edges)
+    groups = user_groups(tested_split(base), by, edges)
     seed = int(new.seed) if new.seed is not None else 0
     return compare_by_group(base.ranks, new.ranks, groups, seed=seed), groups.by
 
