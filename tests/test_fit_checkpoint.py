@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 
 from rsir_pl.config import DataConfig, ModelConfig, TrainerConfig
 from rsir_pl.data.datamodule import SequenceDataModule
-from rsir_pl.fit_checkpoint import FitCheckpoint, FitCheckpointError
+from rsir_pl.fit_checkpoint import STATE_KEY, FitCheckpoint, FitCheckpointError
 from rsir_pl.models import build_model
 from rsir_pl.training import fit
 
@@ -77,12 +77,31 @@ def test_a_file_of_another_fit_is_refused_by_name(tmp_path):
     with pytest.raises(Interrupt):
         _fit(path, [InterruptAt(1)])
     other = FitCheckpoint(path, {**IDENTITY, "iteration": 1})
-    with pytest.raises(FitCheckpointError, match=r"fit\.ckpt: belongs to another fit.*delete it"):
+    refused = r"fit\.ckpt: belongs to another fit \(iteration: file 0, this fit 1\).*delete it"
+    with pytest.raises(FitCheckpointError, match=refused):
         other.resume_path()
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(FitCheckpointError, match=r"fit\.ckpt: unreadable.*delete it"):
         FitCheckpoint(path, IDENTITY).resume_path()
     assert FitCheckpoint(tmp_path / "none.ckpt", IDENTITY).resume_path() is None
+
+
+def test_same_sizes_other_contents_is_refused_and_older_files_still_resume(tmp_path):
+    """D_k re-made with other sequences of the same sizes differs by its digest only; a file
+    written before the digest was part of the identity is compared on what it has."""
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Interrupt):
+        _fit(path, [InterruptAt(1)])  # written with IDENTITY, which has no digest: an older file
+    assert FitCheckpoint(path, {**IDENTITY, "train_digest": "abc"}).resume_path() == path
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    state = ckpt[STATE_KEY]
+    state["identity"] = {**IDENTITY, "train_digest": "abc"}
+    torch.save(ckpt, path)
+    assert FitCheckpoint(path, {**IDENTITY, "train_digest": "abc"}).resume_path() == path
+    with pytest.raises(FitCheckpointError, match=r"train_digest: file abc, this fit def.*delete it"):
+        FitCheckpoint(path, {**IDENTITY, "train_digest": "def"}).resume_path()
+    with pytest.raises(FitCheckpointError, match=r"train_digest: file abc, this fit none"):
+        FitCheckpoint(path, IDENTITY).resume_path()
 
 
 def _rng_after(seed: int) -> dict:

@@ -117,12 +117,15 @@ def _csv_epochs(logger, epochs, value):
 
 def test_a_resumed_fit_keeps_the_csv_rows_of_the_epochs_it_does_not_retrain(tmp_path):
     import csv
+    import warnings
 
     from rsir_pl.loggers import CSVTracker
 
     tracker = CSVTracker(tmp_path)
     _csv_epochs(tracker.epoch_logger(0), range(4), 0.0)  # the interrupted start got to epoch 3
-    _csv_epochs(tracker.epoch_logger(0, resume_after_epoch=1), (2, 3, 4), 10.0)  # resumed after epoch 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "previous log files will be deleted": they are kept
+        _csv_epochs(tracker.epoch_logger(0, resume_after_epoch=1), (2, 3, 4), 10.0)  # resumed after epoch 1
     path = tmp_path / "logs" / "iter_0" / "metrics.csv"
     rows = list(csv.DictReader(path.open()))
     assert [(int(r["epoch"]), float(r["val_ndcg10"])) for r in rows] == [

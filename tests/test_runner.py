@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from rsir_pl.config import DataConfig, GenerationConfig, LoggerConfig, ModelConfig, RunConfig, TrainerConfig
+from rsir_pl.fit_checkpoint import STATE_KEY
 from rsir_pl.loop.runner import self_improve
 from rsir_pl.storage.rundir import RunDir, RunDirError
 
@@ -144,6 +147,8 @@ def test_killed_loop_resumes_to_the_same_result(tmp_path):
         assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
     assert not (tmp_path / "killed" / "iter_2" / "metrics.json").exists()
     assert (tmp_path / "killed" / "iter_1" / "fit.ckpt").exists()  # epoch 0 of the killed fit
+    identity = torch.load(tmp_path / "killed" / "iter_1" / "fit.ckpt", weights_only=False)[STATE_KEY]["identity"]
+    assert re.fullmatch(r"[0-9a-f]{64}", identity["train_digest"])  # D_1 by contents, not sizes alone
     resumed = _cli(cfg, tmp_path / "killed.yaml", None)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "iteration 1: resuming the interrupted fit after epoch 0" in resumed.stderr

@@ -71,6 +71,16 @@ def read_fit_checkpoint(path: Path) -> dict[str, Any]:
         ) from exc
 
 
+def identity_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between a file's identity and this fit's, one ``key: file X, this fit Y`` each.
+    Keys only ``current`` has are skipped: older files resume as before."""
+    return [
+        f"{key}: file {stored[key]}, this fit {value}"
+        for key, value in current.items()
+        if key in stored and stored[key] != value
+    ] + [f"{key}: file {stored[key]}, this fit none" for key in stored if key not in current]
+
+
 class FitCheckpoint(Checkpoint):
     """Writes the fit's state to ``path`` after every finished epoch and resumes from it.
 
@@ -80,8 +90,9 @@ class FitCheckpoint(Checkpoint):
 
     Args:
         path: the checkpoint file (``iter_<k>/fit.ckpt``).
-        identity: what the fit trains on (iteration, data summary); a file with another identity
-            is refused instead of being resumed.
+        identity: what the fit trains on (iteration, data summary, the digest of D_k); a file
+            with another identity is refused instead of being resumed. A key the file lacks (written
+            before that key existed) is not compared.
     """
 
     def __init__(self, path: str | Path, identity: dict[str, Any]) -> None:
@@ -105,9 +116,10 @@ class FitCheckpoint(Checkpoint):
             raise FitCheckpointError(
                 f"{self.path}: not an rsir_pl fit checkpoint; delete it to restart this fit from epoch 0"
             )
-        if state["identity"] != self.identity:
+        differs = identity_differences(state["identity"], self.identity)
+        if differs:
             raise FitCheckpointError(
-                f"{self.path}: belongs to another fit ({state['identity']}, this one is {self.identity}); "
+                f"{self.path}: belongs to another fit ({'; '.join(differs)}); "
                 "delete it to restart this fit from epoch 0"
             )
         self.resumed_after_epoch = int(ckpt["epoch"])

@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import string
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,10 @@ class ResumedCSVLogger(CSVLogger):
     @property
     def experiment(self) -> Any:
         fresh = self._experiment is None
-        exp = super().experiment
+        with warnings.catch_warnings():
+            # Lightning warns that the old rows will be deleted; the kept ones are written back below
+            warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+            exp = super().experiment
         if fresh and self._kept:
             exp.metrics[:0] = self._kept  # written with the resumed fit's first rows
             self._kept = []

@@ -203,7 +203,9 @@ def _train(
     files = IterationFiles(state.rundir, k)
     checkpoint = None
     if config.trainer.fit_checkpoint:
-        checkpoint = FitCheckpoint(files.fit_checkpoint_path, {"iteration": k, "train_data": train_summary})
+        # the digest, not only the sizes: D_k re-made differently with equal sizes must not resume
+        identity = {"iteration": k, "train_data": train_summary, "train_digest": dm.train_store.digest()}
+        checkpoint = FitCheckpoint(files.fit_checkpoint_path, identity)
         if checkpoint.resume_path() is not None:
             log.warning(
                 "iteration %d: resuming the interrupted fit after epoch %d from %s",
