@@ -56,3 +56,26 @@ def test_directory_of_an_unknown_run_is_refused(tmp_path):
     (tmp_path / "iter_0").mkdir()
     with pytest.raises(RunDirError, match="unknown run"):
         RunDir(tmp_path).claim({"seed": 0})
+
+
+def test_read_config_checks_a_recorded_file_and_names_a_bad_one(tmp_path):
+    run = RunDir(tmp_path)
+    assert run.read_config() == {}  # none yet
+    run.write_text("config.yaml", "seed: 3\ndata: {dataset: toys}\n")
+    assert run.read_config() == {"seed": 3, "data": {"dataset": "toys"}}
+    (tmp_path / "config.yaml").write_text("seed: 4\ndata: {dataset: toys}\n")  # changed after it was recorded
+    with pytest.raises(RunDirError, match=r"config\.yaml: contents do not match the manifest"):
+        RunDir(tmp_path, writer=False).read_config()
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.yaml").write_text("seed: 5\n")  # a copy the manifest does not know is read as is
+    assert RunDir(bare, writer=False).read_config() == {"seed": 5}
+    (bare / "config.yaml").write_text("seed: [5\n")
+    with pytest.raises(RunDirError, match=r"bare/config\.yaml: not valid YAML"):
+        RunDir(bare, writer=False).read_config()
+    (bare / "config.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(RunDirError, match=r"config\.yaml: must hold a mapping of settings, got list"):
+        RunDir(bare, writer=False).read_config()
+    (bare / "config.yaml").write_text("")
+    assert RunDir(bare, writer=False).read_config() == {}

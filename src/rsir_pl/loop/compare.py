@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from rsir_pl.data.registry import load_dataset
 from rsir_pl.data.split import LeaveOneOutSplit
@@ -53,10 +52,7 @@ def read_tested(run_dir: str | Path, iteration: int | None = None) -> TestedIter
     elif iteration not in tested:
         have = ", ".join(map(str, tested)) or "none"
         raise RunDirError(f"{path}: iteration {iteration} has not been tested (tested iterations: {have})")
-    config = (
-        yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) if (path / "config.yaml").is_file() else {}
-    )
-    config = config or {}
+    config = rd.read_config()
     ranks = rd.read_arrays(f"iter_{iteration}/test_ranks.npz")["ranks"]
     return TestedIteration(path, iteration, ranks, dict(config.get("data") or {}), config.get("seed"))
 

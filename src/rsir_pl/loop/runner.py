@@ -34,7 +34,7 @@ from rsir_pl.loop import results as R
 from rsir_pl.loop.iteration import LoopState, run_iteration
 from rsir_pl.models import load_model
 from rsir_pl.models.base import SequentialRecommender
-from rsir_pl.storage.rundir import RunDir, settings_diff
+from rsir_pl.storage.rundir import CONFIG, RunDir, settings_diff
 from rsir_pl.storage.writer_lock import release_writer_lock
 
 log = logging.getLogger("rsir_pl")
@@ -90,7 +90,7 @@ def _open_run_dir(config: RunConfig, rank: int) -> RunDir:
     rundir = RunDir(config.run_dir, writer=rank == 0)
     if rank == 0:
         resumed = rundir.claim(config.result_settings(), RunConfig().result_settings())
-        rundir.write_text("config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        rundir.write_text(CONFIG, yaml.safe_dump(config.to_dict(), sort_keys=False))
         starts = rundir.read_json("provenance.json") if rundir.has("provenance.json") else []
         rundir.write_json("provenance.json", [*starts, environment()])
         if resumed:

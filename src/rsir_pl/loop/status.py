@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rsir_pl.fit_checkpoint import FitCheckpointError, read_fit_checkpoint
 from rsir_pl.storage.rundir import RUN_INFO, RunDir, RunDirError
 from rsir_pl.storage.writer_lock import writer_holder
@@ -65,9 +63,10 @@ def run_status(run_dir: str | Path) -> RunStatus:
     if not (path / RUN_INFO).is_file():
         raise RunDirError(f"{path}: not a run directory (no {RUN_INFO})")
     rd = RunDir(path, writer=False)
-    config: dict[str, Any] = {}
-    if (path / "config.yaml").is_file():
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    try:
+        config = rd.read_config()
+    except RunDirError:
+        config = {}  # status still reports the rest; verify() names the damaged file
     model, data = config.get("model", {}), config.get("data", {})
     description = (
         f"{model.get('backbone', '?')} on {data.get('dataset', '?')}, seed {config.get('seed', '?')}, "

@@ -96,7 +96,6 @@ def build_run_store(run_dir: str | Path, iteration: int) -> tuple[SequenceStore,
     Real sequences that a later sequence replaces for training (ASReP's short sequences, recorded
     as ``replaces`` in ``iter_<j>/provenance.npz``) are left out: D_k is what the model trained on.
     """
-    import yaml
 
     from rsir_pl.config import DataConfig
     from rsir_pl.data.registry import load_dataset
@@ -110,9 +109,7 @@ def build_run_store(run_dir: str | Path, iteration: int) -> tuple[SequenceStore,
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path}: missing; {run_dir} is not a run directory written by rsir")
     rundir = RunDir(run_dir, writer=False)
-    # verified when the manifest knows the file (the loop writes it there); a bare copy is read as is
-    raw = rundir.read_bytes("config.yaml") if rundir.has("config.yaml") else cfg_path.read_bytes()
-    config = yaml.safe_load(raw) or {}
+    config = rundir.read_config()
     data = config.get("data") or {}
     if not isinstance(data, dict):
         raise ValueError(f"{cfg_path}: 'data' must be a mapping, got {type(data).__name__}")

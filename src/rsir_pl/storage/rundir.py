@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from rsir_pl.atomic import atomic_write_bytes, read_json_object
 from rsir_pl.data.store import SequenceStore
@@ -23,6 +24,8 @@ from rsir_pl.storage.writer_lock import acquire_writer_lock
 
 MANIFEST = "manifest.json"
 RUN_INFO = "run.json"
+#: the settings the run was claimed with, as the loop wrote them
+CONFIG = "config.yaml"
 
 
 class RunDirError(RuntimeError):
@@ -133,6 +136,23 @@ class RunDir:
     def read_torch(self, rel: str) -> Any:
         """Read a verified torch object (weights only)."""
         return torch.load(io.BytesIO(self.read_bytes(rel)), map_location="cpu", weights_only=True)
+
+    def read_config(self) -> dict[str, Any]:
+        """The run's ``config.yaml`` as a mapping ({} when there is none): checked against the
+        manifest when it is recorded there, read as is when it is a bare copy."""
+        p = self.path / CONFIG
+        if not p.is_file():
+            return {}
+        raw = self.read_bytes(CONFIG) if self.has(CONFIG) else p.read_bytes()
+        try:
+            config = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise RunDirError(f"{p}: not valid YAML ({exc})") from exc
+        if config is None:
+            return {}
+        if not isinstance(config, dict):
+            raise RunDirError(f"{p}: must hold a mapping of settings, got {type(config).__name__}")
+        return config
 
     def verify(self) -> list[str]:
         """Every manifest problem, as messages (empty when all files check out)."""
