@@ -268,6 +268,66 @@ def test_self_improve_asrep_end_to_end_and_resume_without_retraining(tmp_path, m
     assert _records(run2)[1]["test"] == recs[1]["test"]
 
 
+def _asrep_config(run: Path, method: str, iterations: int, base_from: Path | None = None, **gen) -> RunConfig:
+    return RunConfig(
+        run_dir=str(run),
+        iterations=iterations,
+        base_from=str(base_from) if base_from else None,
+        data={"dataset": "synthetic-tiny", "max_len": 20, "batch_size": 64},
+        model={"hidden": 16, "layers": 1, "heads": 1},
+        trainer={"max_epochs": 2, "accelerator": "cpu", "progress_bar": False},
+        generation={"method": method, "progress": False, "max_len": 20, **gen},
+        logger={"kind": "none"},
+    )
+
+
+def test_asrep_rsir_copies_asreps_first_iteration_and_gives_what_it_would_make(tmp_path, monkeypatch):
+    """asrep+rsir on an asrep run of equal settings copies ASReP's D'_1 and f_1 (no reverse fit,
+    one forward fit: f_2) and ends where a run that makes them itself ends; a copy cut short is
+    completed on the next start; other settings are not reused."""
+    from rsir_pl.loop import iteration
+    from rsir_pl.loop.runner import self_improve
+
+    self_improve(_asrep_config(tmp_path / "asrep", "asrep", 1))
+    self_improve(_asrep_config(tmp_path / "base", "rsir", 0))
+    made = _asrep_config(tmp_path / "made", "asrep+rsir", 2, base_from=tmp_path / "base")
+    self_improve(made)
+
+    fits: list[int] = []
+    real_fit = iteration.fit
+    monkeypatch.setattr(iteration, "fit", lambda *a, **kw: fits.append(1) or real_fit(*a, **kw))
+    monkeypatch.setattr(reverse, "train_reverse_model", lambda *a, **kw: pytest.fail("reverse model trained again"))
+    copied = _asrep_config(tmp_path / "copied", "asrep+rsir", 2, base_from=tmp_path / "asrep")
+    real_write = RunDir.write_bytes
+
+    def cut_short(self, rel, data):
+        if rel == "iter_1/fit.json":
+            raise _Crash(rel)
+        real_write(self, rel, data)
+
+    Path(copied.run_dir).mkdir()  # there before the start, so a failed start leaves it as a kill would
+    with monkeypatch.context() as m:
+        m.setattr(RunDir, "write_bytes", cut_short)
+        with pytest.raises(_Crash):
+            self_improve(copied)
+    assert RunDir(copied.run_dir, writer=False).has("iter_1/synthetic.npz")
+    assert not RunDir(copied.run_dir, writer=False).has("iter_1/model.pt")
+    self_improve(copied)
+    assert len(fits) == 1  # f_2 only
+    a, b = RunDir(made.run_dir, writer=False), RunDir(copied.run_dir, writer=False)
+    assert b.verify() == []
+    assert a.read_bytes("iter_2/synthetic.npz") == b.read_bytes("iter_2/synthetic.npz")
+    for k in range(3):
+        ranks = a.read_arrays(f"iter_{k}/test_ranks.npz")["ranks"]
+        assert np.array_equal(ranks, b.read_arrays(f"iter_{k}/test_ranks.npz")["ranks"])
+
+    fits.clear()
+    other = _asrep_config(tmp_path / "other", "asrep+rsir", 1, base_from=tmp_path / "asrep", tau=5)
+    self_improve(other)
+    assert len(fits) == 1  # f_1 trained again: tau differs, so nothing past the base is copied
+    assert not RunDir(other.run_dir, writer=False).has("iter_2/synthetic.npz")
+
+
 @pytest.mark.slow
 def test_study_asrep_end_to_end(tmp_path, capsys):
     out = tmp_path / "study"

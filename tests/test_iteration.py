@@ -82,6 +82,27 @@ def test_resume_at_each_step_boundary_equals_an_uninterrupted_run(tmp_path, monk
     assert snapshot(tmp_path / "run") == uninterrupted
 
 
+@pytest.mark.parametrize("file", ["provenance.npz", "generation.json", "synthetic.npz"])
+def test_a_run_killed_between_the_files_of_d_prime_resumes(tmp_path, monkeypatch, uninterrupted, file):
+    """D'_2 is three files; a run that dies before writing any one of them resumes to the
+    uninterrupted result (written in another order, it found synthetic.npz without the rest)."""
+    cfg = weighted_config(tmp_path / "run")
+    original = RunDir.write_bytes
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        if rel == f"iter_2/{file}":
+            raise Interrupted(rel)
+        original(self, rel, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(RunDir, "write_bytes", write_bytes)
+        with pytest.raises(Interrupted):
+            self_improve(cfg)
+    self_improve(cfg)
+    assert RunDir(cfg.run_dir, writer=False).verify() == []
+    assert snapshot(tmp_path / "run") == uninterrupted
+
+
 def test_a_resumed_iteration_generates_through_the_same_step_on_the_trainers_device(tmp_path, monkeypatch):
     cfg = tiny_config(tmp_path / "run", iterations=1)
     calls: list[tuple[str, str]] = []

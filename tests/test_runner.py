@@ -216,6 +216,29 @@ def test_base_from_reuses_the_trained_base(tmp_path):
         self_improve(bad)
 
 
+def test_base_from_cut_short_is_completed_on_the_next_start(tmp_path, monkeypatch):
+    """The base's files are copied with model.pt (which marks f_0 trained) last, so a start that
+    dies during the copy is completed by the next one."""
+    first = self_improve(tiny_config(tmp_path / "a", iterations=0))
+    cfg = tiny_config(tmp_path / "b", iterations=0)
+    cfg.base_from = str(tmp_path / "a")
+    (tmp_path / "b").mkdir()  # there before the start, so a failed start leaves it as a kill would
+    real_write = RunDir.write_bytes
+
+    def cut_short(self, rel, data):
+        if rel == "iter_0/history.json":
+            raise KeyboardInterrupt
+        real_write(self, rel, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(RunDir, "write_bytes", cut_short)
+        with pytest.raises(KeyboardInterrupt):
+            self_improve(cfg)
+    assert self_improve(cfg)[0]["test"] == first[0]["test"]
+    b = RunDir(tmp_path / "b", writer=False)
+    assert b.verify() == [] and b.read_json("iter_0/fit.json") and b.read_json("iter_0/history.json")
+
+
 def test_finetune_starts_from_the_previous_model(tmp_path, monkeypatch):
     import torch
 

@@ -134,9 +134,11 @@ class IterationFiles:
         stats["data_generated"] = dataset_stats(result.sequences, dm.num_items, dm.split.num_users, base_popularity)
         d_next = SequenceStore.concat([dm.train_store, result.sequences])
         stats["data_next"] = dataset_stats(d_next, dm.num_items, dm.split.num_users, base_popularity)
-        self.rundir.write_store(f"{self.nxt}/synthetic.npz", result.sequences)
+        # synthetic.npz marks D'_{k+1} as saved (has_generated), so it is written last: a run killed
+        # between these writes generates again instead of finding the data without its provenance
         self.rundir.write_arrays(f"{self.nxt}/provenance.npz", **provenance_arrays(result))
         self.rundir.write_json(f"{self.nxt}/generation.json", stats)
+        self.rundir.write_store(f"{self.nxt}/synthetic.npz", result.sequences)
         tracker.log_dataset(self.k + 1, self.rundir.path / f"{self.nxt}/synthetic.npz", stats)
         return stats
 

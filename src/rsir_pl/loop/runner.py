@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 from lightning.pytorch.utilities import rank_zero_only
 
+from rsir_pl.baselines import reverse
 from rsir_pl.config import ConfigError, RunConfig, base_settings, strip_non_result
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.oracle import oracle_metrics
@@ -100,6 +101,7 @@ def _open_run_dir(config: RunConfig, rank: int) -> RunDir:
             log.info("resuming %s", rundir.path)
         if config.base_from:
             _import_base(config, rundir)
+            _import_asrep_iteration(config, rundir)
     return rundir
 
 
@@ -173,10 +175,56 @@ def _import_base(config: RunConfig, rundir: RunDir) -> None:
             f"base_from={config.base_from}: its base was trained with other settings ({'; '.join(diffs[:6])}); "
             "a base can only be reused when seed, data, model and trainer settings are equal"
         )
-    for name in ("model.pt", "fit.json", "history.json"):
-        if source.has(f"iter_0/{name}"):
-            rundir.write_bytes(f"iter_0/{name}", source.read_bytes(f"iter_0/{name}"))
+    _copy_files(source, rundir, BASE_FILES)
     log.info("reusing the base model of %s", config.base_from)
+
+
+#: what ``base_from`` copies; model.pt marks f_0 as trained, so it comes last
+BASE_FILES = ("iter_0/fit.json", "iter_0/history.json", "iter_0/model.pt")
+#: what an asrep+rsir run copies from an asrep ``base_from``: ASReP's reverse model, D'_1 (its
+#: synthetic.npz marks it saved) and f_1 (its model.pt marks it trained), each marker last
+ASREP_FILES = (
+    reverse.INFO_FILE,
+    reverse.MODEL_FILE,
+    "iter_1/provenance.npz",
+    "iter_1/generation.json",
+    "iter_1/synthetic.npz",
+    "iter_1/loss_weights.npz",
+    "iter_1/fit.json",
+    "iter_1/history.json",
+    "iter_1/model.pt",
+)
+
+
+def _copy_files(source: RunDir, rundir: RunDir, names: tuple[str, ...]) -> None:
+    """Copy (verified) each of ``names`` that ``source`` has and ``rundir`` lacks, in order: a
+    copy cut short is completed by the next start, and a marker file is never there before the
+    files it stands for."""
+    for rel in names:
+        if source.has(rel) and not rundir.has(rel):
+            rundir.write_bytes(rel, source.read_bytes(rel))
+
+
+def _import_asrep_iteration(config: RunConfig, rundir: RunDir) -> None:
+    """asrep+rsir on an asrep ``base_from`` whose other settings are all equal: both make the
+    same D'_1 (ASReP's) and the same f_1 on it, so they are copied instead of made again."""
+    if config.generation.method != "asrep+rsir" or rundir.has("iter_1/model.pt"):
+        return
+    source = RunDir(config.base_from, writer=False)  # type: ignore[arg-type]
+    if not (source.has("run.json") and source.has("iter_1/model.pt") and source.has("iter_1/synthetic.npz")):
+        return
+    theirs = strip_non_result(source.read_json("run.json")["settings"])
+    if (theirs.get("generation") or {}).get("method") != "asrep":
+        return
+    mine = config.result_settings()
+    mine["generation"].pop("method")
+    theirs["generation"].pop("method")
+    diffs = settings_diff(theirs, mine, RunConfig().result_settings())
+    if diffs:
+        log.info("not reusing ASReP's first iteration of %s (other settings: %s)", source.path, "; ".join(diffs[:3]))
+        return
+    _copy_files(source, rundir, ASREP_FILES)
+    log.info("reusing ASReP's D'_1 and f_1 of %s", source.path)
 
 
 def _oracle(dm: SequenceDataModule, rundir: RunDir) -> dict[str, float] | None:

@@ -5,8 +5,9 @@ reuses it (``base_from``), so each arm's row is paired per user with the same-se
 
 * ``asrep``: ASReP's augmentation of D_0 and one forward model (``generation.method: asrep``);
 * ``rsir``: K = ``iterations`` (at least 1) RSIR iterations;
-* ``asrep+rsir``: ASReP's D_1, then K RSIR iterations on top (K + 1 iterations); it reuses the
-  ``asrep`` arm's reverse model when that arm ran first (same base settings, so the same model).
+* ``asrep+rsir``: ASReP's D_1, then K RSIR iterations on top (K + 1 iterations); when the
+  ``asrep`` arm is in the grid it runs first and this arm copies its reverse model, D'_1 and f_1
+  (equal settings make the same ones), so only the RSIR iterations train.
 
 The table has one row per arm (the base first): the final iteration's test NDCG@10 and
 Recall@10, their relative change and 95% bootstrap CI of the paired per-user difference against
@@ -45,6 +46,7 @@ def run(base: RunConfig, grid: Any = None) -> Path:
     unknown = [a for a in arms if a not in ARMS]
     if unknown or len(set(arms)) != len(arms):
         raise ConfigError(f"study asrep: --grid must list distinct arms among {', '.join(ARMS)} (got {arms!r})")
+    arms = sorted(arms, key=ARMS.index)  # asrep before asrep+rsir, which starts from its files
     path = C.study_path(base, "asrep")
     k = max(1, base.iterations)
     base_cfg = C.derive(base, path / "base", iterations=0, generation={"method": "rsir"})
