@@ -47,6 +47,9 @@ def snapshot(run_dir: Path) -> dict:
         out[f"ranks{k}"] = run.read_arrays(f"iter_{k}/test_ranks.npz")["ranks"].tolist()
         w = run.read_arrays(f"iter_{k}/loss_weights.npz")
         out[f"weights{k}"] = {name: np.nan_to_num(a, nan=-1.0).tolist() for name, a in w.items()}
+        # the fit's record as the results report it (its seconds are the only part a resume changes)
+        out[f"fit{k}"] = {key: v for key, v in run.read_json(f"iter_{k}/fit.json").items() if key != "fit_seconds"}
+        out[f"history{k}"] = run.read_json(f"iter_{k}/history.json")
     for k in (1, 2):
         out[f"synthetic{k}"] = run.read_bytes(f"iter_{k}/synthetic.npz")
     return out

@@ -312,6 +312,36 @@ def test_inverse_gradient_holds_out_a_probe_only_where_there_is_synthetic_data(t
     assert 0.0 <= fit["ig_reversed_share"] <= 1.0
 
 
+def test_inverse_gradient_record_survives_a_kill_during_generation(tmp_path, monkeypatch):
+    """f_1's record (probe size, reversed share) is written with its model at fit end, so a run
+    killed while f_1 generates D'_2 reports what an uninterrupted run reports."""
+    from rsir_pl import faults
+
+    class Killed(Exception):
+        pass
+
+    def ig(path):
+        cfg = tiny_config(path, iterations=2)
+        model = dataclasses.replace(cfg.model, synthetic_loss="idl", inverse_gradient=True, ig_holdout=0.1)
+        return dataclasses.replace(cfg, model=model)
+
+    clean = self_improve(ig(tmp_path / "clean"))
+    original = faults.point
+
+    def die(name):
+        if name == "generation:iter1":
+            raise Killed(name)
+        original(name)
+
+    with monkeypatch.context() as m:
+        m.setattr(faults, "point", die)
+        with pytest.raises(Killed):
+            self_improve(ig(tmp_path / "killed"))
+    resumed = self_improve(ig(tmp_path / "killed"))
+    fits = [{k: v for k, v in r["fit"].items() if k != "fit_seconds"} for r in (clean[1], resumed[1])]
+    assert fits[0] == fits[1] and "ig_reversed_share" in fits[1] and fits[1]["ig_holdout_sequences"] > 0
+
+
 def test_inverse_gradient_loss_weights_count_only_what_trains(tmp_path, monkeypatch):
     """Golden and adaptive weights are counted with the probe set held out, as the fit trains."""
     from rsir_pl.data.datamodule import SequenceDataModule

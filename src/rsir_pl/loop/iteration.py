@@ -73,6 +73,8 @@ class SavingGenerationStep(GenerationStep):
         self.state = state
         self.files = files
         self.fit_info: dict[str, Any] = {}
+        #: the inverse gradient's probe size, set before the fit (its reversed share is read at fit end)
+        self.ig_info: dict[str, Any] = {}
         self.stats: dict[str, Any] | None = None
 
     def _reverse_model(self) -> reverse.ReverseModel:
@@ -82,7 +84,10 @@ class SavingGenerationStep(GenerationStep):
         return s.reverse_model
 
     def trained(self, trainer: L.Trainer, model: SequentialRecommender) -> None:
-        self.fit_info = fit_info_from(trainer)
+        # fit.json and history.json complete before model.pt (which marks f_k trained): a run killed
+        # during generation resumes with the same fit record as one that was not
+        self.fit_info = {**fit_info_from(trainer), **self.ig_info, **ig_reversed_share(model)}
+        self.files.save_history(best_weights(trainer).history)
         self.files.save_model(model, self.fit_info, self.state.datamodule, self.state.config.data)
         faults.point(f"iter{self.files.k}:model")
 
@@ -200,6 +205,8 @@ def _train(
         model.ig_probe = dm.probe_tensors()
         ig_info["ig_holdout_sequences"] = int(len(held))
         log.info("iteration %d: inverse gradient: %d real sequences held out as its probe set", k, len(held))
+    if step is not None:
+        step.ig_info = ig_info
     files = IterationFiles(state.rundir, k)
     checkpoint = None
     if config.trainer.fit_checkpoint:
@@ -226,9 +233,8 @@ def _train(
         )
     finally:
         dm.release_probe()
-    if model.ig_probe is not None:
-        ig_info["ig_reversed_share"] = model.ig_reversed / model.ig_steps if model.ig_steps else 0.0
-        model.ig_probe = None
+    ig_info.update(ig_reversed_share(model))
+    model.ig_probe = None
     fit_info = {
         **(step.fit_info if step is not None else {}),
         "best_epoch": result.best_epoch,
@@ -237,11 +243,11 @@ def _train(
         "fit_seconds": result.fit_seconds,
         **ig_info,
     }
+    files.save_history(result.history)  # before model.pt, which marks f_k trained
     if step is None:
         files.save_model(model, fit_info, dm, config.data)
     else:
         files.save_fit_info(fit_info)  # the model itself was saved at fit end, before generating
-    files.save_history(result.history)
     files.drop_fit_checkpoint()  # f_k is saved: the in-progress state is spent
     if trainer.received_sigterm:
         # Lightning only stops its own loops on SIGTERM; one that arrives after the last epoch
@@ -314,6 +320,21 @@ def restore_or_set_loss_weights(config: RunConfig, dm: SequenceDataModule, files
     else:
         dm.synthetic_real_weight = float(w)
     files.save_loss_weights(dm.item_weight, dm.synthetic_real_weight)
+
+
+def best_weights(trainer: L.Trainer) -> BestWeights:
+    """The fit's :class:`~rsir_pl.training.BestWeights` callback (best epoch, history)."""
+    best = next((c for c in trainer.callbacks if isinstance(c, BestWeights)), None)  # type: ignore[attr-defined]
+    if best is None:
+        raise RuntimeError("the Trainer has no BestWeights callback: it was not built by rsir_pl.training.fit")
+    return best
+
+
+def ig_reversed_share(model: SequentialRecommender) -> dict[str, float]:
+    """The share of steps whose synthetic gradient the inverse gradient reversed ({} without one)."""
+    if model.ig_probe is None:
+        return {}
+    return {"ig_reversed_share": model.ig_reversed / model.ig_steps if model.ig_steps else 0.0}
 
 
 def fit_info_from(trainer: L.Trainer) -> dict[str, Any]:
