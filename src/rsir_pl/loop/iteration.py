@@ -339,9 +339,5 @@ def ig_reversed_share(model: SequentialRecommender) -> dict[str, float]:
 
 def fit_info_from(trainer: L.Trainer) -> dict[str, Any]:
     """Best epoch, epochs and best validation NDCG@10 of a finished fit (from its BestWeights)."""
-    best = next((c for c in trainer.callbacks if isinstance(c, BestWeights)), None)  # type: ignore[attr-defined]
-    return {
-        "best_epoch": best.best_epoch if best else -1,
-        "epochs": trainer.current_epoch,
-        "best_val_ndcg@10": best.best if best else None,
-    }
+    best = best_weights(trainer)
+    return {"best_epoch": best.best_epoch, "epochs": trainer.current_epoch, "best_val_ndcg@10": best.best}

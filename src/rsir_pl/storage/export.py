@@ -96,7 +96,6 @@ def build_run_store(run_dir: str | Path, iteration: int) -> tuple[SequenceStore,
     Real sequences that a later sequence replaces for training (ASReP's short sequences, recorded
     as ``replaces`` in ``iter_<j>/provenance.npz``) are left out: D_k is what the model trained on.
     """
-
     from rsir_pl.config import DataConfig
     from rsir_pl.data.registry import load_dataset
     from rsir_pl.data.split import LeaveOneOutSplit
