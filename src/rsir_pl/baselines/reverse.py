@@ -25,14 +25,14 @@ from typing import Any
 import lightning as L
 import numpy as np
 
-from rsir_pl.config import ASREP_METHODS, RunConfig, base_settings, strip_non_result
+from rsir_pl.config import ASREP_METHODS, RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.store import SequenceStore, _ranges
 from rsir_pl.generation.leakage import check_reverse_data
 from rsir_pl.models import build_model, model_from_payload, model_payload
 from rsir_pl.models.base import SequentialRecommender
-from rsir_pl.storage.rundir import RunDir, RunDirError, settings_diff
+from rsir_pl.storage.rundir import RunDir, RunDirError
 from rsir_pl.training import evaluate, fit
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,7 @@ def _base_source(config: RunConfig) -> RunDir | None:
     source = RunDir(config.base_from, writer=False)
     if not (_has_model(source) and source.has("run.json")):
         return None
-    theirs = base_settings(strip_non_result(source.read_json("run.json")["settings"]))
-    diffs = settings_diff(theirs, config.base_settings(), RunConfig().base_settings())
+    diffs = source.base_differences(config)
     if diffs:
         log.info("ASReP: not reusing the reverse model of %s (other base settings: %s)", source.path, diffs[:3])
         return None

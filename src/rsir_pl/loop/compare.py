@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rsir_pl.config import DataConfig
 from rsir_pl.data.registry import load_dataset
 from rsir_pl.data.split import LeaveOneOutSplit
 from rsir_pl.storage.rundir import RUN_INFO, RunDir, RunDirError
@@ -78,7 +79,7 @@ def check_comparable(base: TestedIteration, new: TestedIteration) -> None:
 def tested_split(tested: TestedIteration) -> LeaveOneOutSplit:
     """The leave-one-out split the iteration was tested on, re-made from its dataset; refused when
     the dataset no longer splits into the users it ranked."""
-    ds = load_dataset(str(tested.data.get("dataset")), k_core=int(tested.data.get("k_core", 5)))
+    ds = load_dataset(str(tested.data.get("dataset")), k_core=int(tested.data.get("k_core", DataConfig().k_core)))
     split = LeaveOneOutSplit.from_sequences(ds.sequences, ds.num_items, ds.times)
     if split.num_users != len(tested.ranks):
         raise ValueError(

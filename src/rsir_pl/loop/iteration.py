@@ -72,7 +72,6 @@ class SavingGenerationStep(GenerationStep):
         )
         self.state = state
         self.files = files
-        self.fit_info: dict[str, Any] = {}
         #: the inverse gradient's probe size, set before the fit (its reversed share is read at fit end)
         self.ig_info: dict[str, Any] = {}
         self.stats: dict[str, Any] | None = None
@@ -86,9 +85,9 @@ class SavingGenerationStep(GenerationStep):
     def trained(self, trainer: L.Trainer, model: SequentialRecommender) -> None:
         # fit.json and history.json complete before model.pt (which marks f_k trained): a run killed
         # during generation resumes with the same fit record as one that was not
-        self.fit_info = {**fit_info_from(trainer), **self.ig_info, **ig_reversed_share(model)}
+        fit_info = {**fit_info_from(trainer), **self.ig_info, **ig_reversed_share(model)}
         self.files.save_history(best_weights(trainer).history)
-        self.files.save_model(model, self.fit_info, self.state.datamodule, self.state.config.data)
+        self.files.save_model(model, fit_info, self.state.datamodule, self.state.config.data)
         faults.point(f"iter{self.files.k}:model")
 
     def generated(self, result: GenerationResult, trainer: L.Trainer) -> None:
@@ -236,18 +235,18 @@ def _train(
     ig_info.update(ig_reversed_share(model))
     model.ig_probe = None
     fit_info = {
-        **(step.fit_info if step is not None else {}),
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,
         "best_val_ndcg@10": result.best_val_ndcg10,
         "fit_seconds": result.fit_seconds,
         **ig_info,
     }
-    files.save_history(result.history)  # before model.pt, which marks f_k trained
     if step is None:
+        files.save_history(result.history)  # before model.pt, which marks f_k trained
         files.save_model(model, fit_info, dm, config.data)
     else:
-        files.save_fit_info(fit_info)  # the model itself was saved at fit end, before generating
+        # model.pt and history.json were saved at fit end, before generating; the record gains its seconds
+        files.save_fit_info(fit_info)
     files.drop_fit_checkpoint()  # f_k is saved: the in-progress state is spent
     if trainer.received_sigterm:
         # Lightning only stops its own loops on SIGTERM; one that arrives after the last epoch

@@ -26,7 +26,7 @@ import yaml
 from lightning.pytorch.utilities import rank_zero_only
 
 from rsir_pl.baselines import reverse
-from rsir_pl.config import ConfigError, RunConfig, base_settings, strip_non_result
+from rsir_pl.config import ConfigError, RunConfig
 from rsir_pl.data.datamodule import SequenceDataModule
 from rsir_pl.data.oracle import oracle_metrics
 from rsir_pl.data.registry import known_world
@@ -160,7 +160,6 @@ def environment() -> dict[str, Any]:
     }
 
 
-#: what a base model depends on (generation settings do not change iteration 0)
 def _import_base(config: RunConfig, rundir: RunDir) -> None:
     """Copy iteration 0's trained model from ``config.base_from`` (verified, same base settings)."""
     if rundir.has("iter_0/model.pt"):
@@ -168,8 +167,7 @@ def _import_base(config: RunConfig, rundir: RunDir) -> None:
     source = RunDir(config.base_from, writer=False)  # type: ignore[arg-type]
     if not source.has("run.json") or not source.has("iter_0/model.pt"):
         raise RuntimeError(f"base_from={config.base_from}: no finished iteration 0 (iter_0/model.pt) there")
-    theirs = base_settings(strip_non_result(source.read_json("run.json")["settings"]))
-    diffs = settings_diff(theirs, config.base_settings(), RunConfig().base_settings())
+    diffs = source.base_differences(config)
     if diffs:
         raise RuntimeError(
             f"base_from={config.base_from}: its base was trained with other settings ({'; '.join(diffs[:6])}); "
@@ -213,7 +211,7 @@ def _import_asrep_iteration(config: RunConfig, rundir: RunDir) -> None:
     source = RunDir(config.base_from, writer=False)  # type: ignore[arg-type]
     if not (source.has("run.json") and source.has("iter_1/model.pt") and source.has("iter_1/synthetic.npz")):
         return
-    theirs = strip_non_result(source.read_json("run.json")["settings"])
+    theirs = source.settings()
     if (theirs.get("generation") or {}).get("method") != "asrep":
         return
     mine = config.result_settings()

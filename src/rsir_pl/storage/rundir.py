@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ import yaml
 from rsir_pl.atomic import atomic_write_bytes, read_json_object
 from rsir_pl.data.store import SequenceStore
 from rsir_pl.storage.writer_lock import acquire_writer_lock
+
+if TYPE_CHECKING:
+    from rsir_pl.config import RunConfig
 
 MANIFEST = "manifest.json"
 RUN_INFO = "run.json"
@@ -165,6 +168,19 @@ class RunDir:
         return problems
 
     # ------------------------------------------------------------------ identity
+    def settings(self) -> dict[str, Any]:
+        """The result settings the run was claimed with (``run.json`` without the non-result keys)."""
+        from rsir_pl.config import strip_non_result
+
+        return strip_non_result(self.read_json(RUN_INFO).get("settings", {}))
+
+    def base_differences(self, config: RunConfig) -> list[str]:
+        """How the settings that decide this run's base model differ from ``config``'s (empty:
+        ``config`` would train the same base, so it may reuse it)."""
+        from rsir_pl.config import RunConfig, base_settings
+
+        return settings_diff(base_settings(self.settings()), config.base_settings(), RunConfig().base_settings())
+
     def claim(self, settings: dict[str, Any], defaults: dict[str, Any] | None = None) -> bool:
         """Bind the directory to the settings that change results; True when resuming.
 
@@ -174,10 +190,7 @@ class RunDir:
         """
         info_path = self.path / RUN_INFO
         if self.has(RUN_INFO):
-            info = self.read_json(RUN_INFO)
-            from rsir_pl.config import strip_non_result
-
-            diffs = settings_diff(strip_non_result(info.get("settings", {})), settings, defaults or {})
+            diffs = settings_diff(self.settings(), settings, defaults or {})
             if diffs:
                 raise RunDirError(
                     f"{self.path}: created by a run with different settings, refusing to resume "
