@@ -18,6 +18,7 @@ from rsir_pl.training import (
     RENAMED_TRAINER_ARGS,
     RESERVED_TRAINER_ARGS,
     RSIR_TRAINER_FIELDS,
+    BestWeights,
     build_trainer,
     fit,
     trainer_kwargs,
@@ -129,3 +130,59 @@ def test_gradient_clipping_reaches_the_training_loop():
     # gradients clipped to 1e-12 fall far below Adam's eps (1e-8): the steps all but vanish
     clipped = _weight_change(TrainerConfig(**base, gradient_clip_val=1e-12, gradient_clip_algorithm="value"))
     assert free > 1.0 and clipped < 1e-3 * free
+
+
+class _Clock:
+    """A fake ``time.perf_counter`` that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _SlowTrainEnd(L.Callback):
+    """Stands for generation at fit end: an hour passes in ``on_train_end`` after BestWeights."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clock.now += 10.0
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clock.now += 3600.0
+
+
+def test_fit_seconds_count_training_and_not_the_work_at_fit_end(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr("rsir_pl.training.time.perf_counter", clock)
+    dm = SequenceDataModule(DataConfig(dataset="synthetic-tiny", max_len=20, batch_size=64), seed=0)
+    dm.setup()
+    model = build_model(ModelConfig(hidden=8, heads=1, layers=1), dm.num_items, 20)
+    cfg = TrainerConfig(max_epochs=3, patience=5, accelerator="cpu", progress_bar=False, limit_train_batches=1)
+    result, _ = fit(model, dm, cfg, callbacks=[_SlowTrainEnd(clock)])
+    assert result.fit_seconds == pytest.approx(30.0)
+
+
+def test_fit_seconds_continue_over_a_resumed_fit(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr("rsir_pl.training.time.perf_counter", clock)
+    first = BestWeights()
+    first.on_fit_start(None, None)  # type: ignore[arg-type]
+    clock.now = 40.0
+    saved = first.state_dict()  # written with the epoch that ended at 40 s
+    assert saved["seconds"] == pytest.approx(40.0)
+    clock.now = 1000.0  # the start is killed later; the next one resumes from the file
+    second = BestWeights()
+    second.load_state_dict(saved)
+    second.on_fit_start(None, None)  # type: ignore[arg-type]
+    clock.now = 1025.0
+    second.on_train_end(None, None)  # type: ignore[arg-type]
+    clock.now = 5000.0
+    assert second.seconds == pytest.approx(65.0)
+    old = {k: v for k, v in saved.items() if k != "seconds"}  # a file written before seconds were kept
+    third = BestWeights()
+    third.load_state_dict(old)
+    assert third.seconds == 0.0

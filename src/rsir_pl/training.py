@@ -39,6 +39,21 @@ class BestWeights(Callback):
         self.best_epoch: int = -1
         self.best_state: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []
+        #: seconds of earlier starts of this fit, up to their last saved epoch (0 for a fresh fit)
+        self.earlier_seconds = 0.0
+        self._started: float | None = None
+        self._ended: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds this fit has trained, summed over its starts (a killed start counts up to
+        its last saved epoch); stops at train end, so generation at fit end is not included."""
+        if self._started is None:
+            return self.earlier_seconds
+        return self.earlier_seconds + ((self._ended or time.perf_counter()) - self._started)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started, self._ended = time.perf_counter(), None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -61,6 +76,7 @@ class BestWeights(Callback):
             )
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._ended = time.perf_counter()
         if self.best_state is not None:
             pl_module.load_state_dict(self.best_state)
 
@@ -71,6 +87,7 @@ class BestWeights(Callback):
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
             "history": self.history,
+            "seconds": self.seconds,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -78,6 +95,7 @@ class BestWeights(Callback):
         self.best_epoch = state_dict["best_epoch"]
         self.best_state = state_dict["best_state"]
         self.history = list(state_dict["history"])
+        self.earlier_seconds = float(state_dict.get("seconds", 0.0))  # files written before it: 0
 
 
 @dataclass
@@ -173,16 +191,14 @@ def fit(
     extra = [checkpoint] if checkpoint is not None else []
     trainer = build_trainer(config, [best, stop, *callbacks, *extra], logger, default_root_dir)
     ckpt_path = checkpoint.resume_path() if checkpoint is not None else None
-    t0 = time.perf_counter()
     # the file is this run's own (written by FitCheckpoint), so its pickled parts are trusted
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False if ckpt_path else None)
-    seconds = time.perf_counter() - t0
     result = FitResult(
         model=model,
         best_epoch=best.best_epoch,
         epochs=trainer.current_epoch,
         best_val_ndcg10=best.best,
-        fit_seconds=seconds,
+        fit_seconds=best.seconds,
         history=best.history,
     )
     return result, trainer

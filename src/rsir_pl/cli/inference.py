@@ -129,15 +129,11 @@ def run_recommend(a: Any) -> int:
 def run_evaluate(a: Any) -> int:
     import json
 
-    from rsir_pl.data.registry import load_dataset
     from rsir_pl.inference.evaluate import evaluate_checkpoint
-    from rsir_pl.models.checkpoint import load_checkpoint
+    from rsir_pl.models.checkpoint import load_checkpoint, load_data
 
     ckpt = load_checkpoint(a.model, a.iteration)
-    name = a.data or (ckpt.data or {}).get("dataset")
-    if not name:
-        raise ConfigError(f"{ckpt.source}: the checkpoint does not name its dataset; pass --data NAME_OR_FILE")
-    dataset = load_dataset(name, k_core=int((ckpt.data or {}).get("k_core", 5)))
+    dataset = load_data(ckpt, a.data)
     trainer = _trainer(a)
     result = evaluate_checkpoint(ckpt, dataset, trainer, a.mask_history, a.eval_batch_size)
     if not trainer.is_global_zero:

@@ -38,7 +38,7 @@ def evaluate_checkpoint(
     same = same_as_training(ckpt, dataset)
     bound = bind_dataset(ckpt, dataset)
     if mask_history is None:
-        mask_history = bool((ckpt.data or {}).get("mask_history", True))
+        mask_history = bool((ckpt.data or {}).get("mask_history", DataConfig.mask_history))
     config = DataConfig(
         dataset=bound.name, max_len=ckpt.model.max_len, eval_batch_size=eval_batch_size, mask_history=mask_history
     )

@@ -234,19 +234,11 @@ def _train(
         dm.release_probe()
     ig_info.update(ig_reversed_share(model))
     model.ig_probe = None
-    fit_info = {
-        "best_epoch": result.best_epoch,
-        "epochs": result.epochs,
-        "best_val_ndcg@10": result.best_val_ndcg10,
-        "fit_seconds": result.fit_seconds,
-        **ig_info,
-    }
+    fit_info = {**fit_info_from(trainer), **ig_info}
     if step is None:
         files.save_history(result.history)  # before model.pt, which marks f_k trained
         files.save_model(model, fit_info, dm, config.data)
-    else:
-        # model.pt and history.json were saved at fit end, before generating; the record gains its seconds
-        files.save_fit_info(fit_info)
+    # else model.pt, fit.json (this same record) and history.json were saved at fit end, before generating
     files.drop_fit_checkpoint()  # f_k is saved: the in-progress state is spent
     if trainer.received_sigterm:
         # Lightning only stops its own loops on SIGTERM; one that arrives after the last epoch
@@ -337,6 +329,12 @@ def ig_reversed_share(model: SequentialRecommender) -> dict[str, float]:
 
 
 def fit_info_from(trainer: L.Trainer) -> dict[str, Any]:
-    """Best epoch, epochs and best validation NDCG@10 of a finished fit (from its BestWeights)."""
+    """Best epoch, epochs, best validation NDCG@10 and training seconds of a finished fit (from its
+    BestWeights)."""
     best = best_weights(trainer)
-    return {"best_epoch": best.best_epoch, "epochs": trainer.current_epoch, "best_val_ndcg@10": best.best}
+    return {
+        "best_epoch": best.best_epoch,
+        "epochs": trainer.current_epoch,
+        "best_val_ndcg@10": best.best,
+        "fit_seconds": best.seconds,
+    }

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rsir_pl.config import ModelConfig
+from rsir_pl.config import DataConfig, ModelConfig
 from rsir_pl.data.dataset import InteractionDataset
 from rsir_pl.data.registry import load_dataset
 from rsir_pl.data.store import SequenceStore
@@ -142,10 +142,11 @@ def _from_run_dir(path: Path, iteration: int | None) -> Checkpoint:
     ckpt = from_payload(run.read_torch(rel), str(path / rel))
     if ckpt.data is None:  # an rsir_pl.model/1 file: the run's own settings name its data
         settings = run.read_json("run.json").get("settings", {}).get("data", {})
+        defaults = DataConfig()
         ckpt.data = {
             "dataset": settings.get("dataset"),
-            "k_core": settings.get("k_core", 5),
-            "mask_history": settings.get("mask_history", True),
+            "k_core": settings.get("k_core", defaults.k_core),
+            "mask_history": settings.get("mask_history", defaults.mask_history),
         }
     return ckpt
 
@@ -156,7 +157,7 @@ def load_data(ckpt: Checkpoint, data: str | None = None, k_core: int | None = No
     if not name:
         raise ValueError(f"{ckpt.source}: the checkpoint does not name its dataset; pass --data NAME_OR_FILE")
     if k_core is None:
-        k_core = int((ckpt.data or {}).get("k_core", 5))
+        k_core = int((ckpt.data or {}).get("k_core", DataConfig().k_core))
     return bind_dataset(ckpt, load_dataset(name, k_core=k_core))
 
 
