@@ -350,6 +350,8 @@ def forest_rows(
     """The plot's rows, top to bottom: per group its seeds, then its pooled test; per metric the
     relative change and its 95% CI as a fraction of the base mean (the CI is of the mean per-user
     difference, so dividing by the base mean puts it on the relative change's scale)."""
+    from rsir_pl.significance import relative_interval
+
     rows = []
     for name, rs in groups.items():
         for r in rs:
@@ -359,10 +361,7 @@ def forest_rows(
             rows.append((f"{name}, seed {r.seed}", cells))
         if name in pooled:
             cmp = pooled[name]
-            cells = {
-                m: (cmp[m]["relative"], cmp[m]["ci_low"] / cmp[m]["base"], cmp[m]["ci_high"] / cmp[m]["base"])
-                for m in ("ndcg@10", "recall@10")
-            }
+            cells = {m: relative_interval(cmp[m]) or (0.0, 0.0, 0.0) for m in ("ndcg@10", "recall@10")}
             rows.append((f"{name}, pooled", cells))
     return rows
 

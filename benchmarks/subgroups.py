@@ -83,6 +83,8 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Non
     """Relative change with 95% CI per user group: a row of panels per grouping, one per metric."""
     import matplotlib
 
+    from rsir_pl.significance import relative_interval
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -99,13 +101,14 @@ def plot(results: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> Non
                 labels = [r["group"] for r in rows]
                 xs, ys, lo, hi = [], [], [], []
                 for x, r in enumerate(rows):
-                    c = r[metric]
-                    if not c["base"]:
+                    shares = relative_interval(r[metric])
+                    if shares is None:
                         continue
+                    rel, low, high = shares
                     xs.append(x - 0.4 + width * (s + 0.5))
-                    ys.append(100 * c["relative"])
-                    lo.append(100 * (c["relative"] - c["ci_low"] / c["base"]))
-                    hi.append(100 * (c["ci_high"] / c["base"] - c["relative"]))
+                    ys.append(100 * rel)
+                    lo.append(100 * (rel - low))
+                    hi.append(100 * (high - rel))
                 ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, label=name, color=f"C{s}")
             ax.axhline(0, color="k", lw=0.8)
             ax.set_xticks(range(len(labels)))

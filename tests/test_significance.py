@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from rsir_pl.significance import paired_comparison
+from rsir_pl.significance import paired_comparison, relative_interval
 
 
 def recall10(ranks):
@@ -117,3 +117,10 @@ def test_one_user_gives_no_evidence_and_no_users_give_zeros():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="^paired comparison needs the same users in the same order$"):
         paired_comparison(np.ones(3, dtype=np.int64), np.ones(4, dtype=np.int64))
+
+
+def test_relative_interval_puts_the_ci_on_the_relative_scale():
+    c = {"base": 0.05, "new": 0.055, "diff": 0.005, "relative": 0.1, "ci_low": -0.001, "ci_high": 0.01, "p_value": 0.2}
+    rel, low, high = relative_interval(c)
+    assert (rel, low, high) == pytest.approx((0.1, -0.02, 0.2))
+    assert relative_interval({**c, "base": 0.0}) is None

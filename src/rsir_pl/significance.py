@@ -48,3 +48,12 @@ def paired_comparison(
             "p_value": math.erfc(abs(t) / math.sqrt(2.0)),
         }
     return out
+
+
+def relative_interval(comparison: dict[str, float]) -> tuple[float, float, float] | None:
+    """One metric's change as shares of its base: (relative change, CI low, CI high), the CI of the
+    per-user difference divided by the base mean; None when the base is 0 (no share to speak of)."""
+    base = comparison["base"]
+    if base <= 0:
+        return None
+    return comparison["relative"], comparison["ci_low"] / base, comparison["ci_high"] / base

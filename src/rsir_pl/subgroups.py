@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rsir_pl.data.split import LeaveOneOutSplit
-from rsir_pl.significance import paired_comparison
+from rsir_pl.significance import paired_comparison, relative_interval
 
 #: what users can be grouped by, with default edges chosen so that no group is tiny on the
 #: 5-core Amazon datasets (Toys: 6,579 / 9,443 / 2,513 / 877 users by history)
@@ -135,10 +135,10 @@ def plot_rows(rows: list[dict[str, Any]], by: str, path: str, title: str = "") -
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, (metric, name) in zip(axes, (("ndcg@10", "NDCG@10"), ("recall@10", "Recall@10"))):
         for x, r in enumerate(rows):
-            c = r[metric]
-            if not c["base"]:
+            shares = relative_interval(r[metric])
+            if shares is None:
                 continue
-            rel, lo, hi = (100 * v for v in (c["relative"], c["ci_low"] / c["base"], c["ci_high"] / c["base"]))
+            rel, lo, hi = (100 * v for v in shares)
             color = "C2" if lo > 0 else "C3" if hi < 0 else "C0"
             ax.errorbar(x, rel, yerr=[[rel - lo], [hi - rel]], fmt="D" if r["group"] == "all" else "o", color=color)
         ax.axhline(0, color="k", lw=0.8)

@@ -38,7 +38,7 @@ from rsir_pl.loop.iteration_files import IterationFiles
 from rsir_pl.models import build_model
 from rsir_pl.models.base import SequentialRecommender
 from rsir_pl.models.losses import adaptive_item_weights, golden_real_weight
-from rsir_pl.significance import paired_comparison
+from rsir_pl.significance import paired_comparison, relative_interval
 from rsir_pl.storage.rundir import RunDir
 from rsir_pl.training import BestWeights, build_trainer, evaluate, fit
 
@@ -278,9 +278,9 @@ def iteration_summary(rec: dict[str, Any], oracle: dict[str, float] | None = Non
     for m, c in rec.get("vs_base", {}).items():
         for key in ("relative", "diff", "ci_low", "ci_high", "p_value"):
             out[f"vs_base/{m}/{key}"] = c[key]
-        if c["base"] > 0:
-            out[f"vs_base/{m}/relative_ci_low"] = c["ci_low"] / c["base"]
-            out[f"vs_base/{m}/relative_ci_high"] = c["ci_high"] / c["base"]
+        shares = relative_interval(c)
+        if shares is not None:
+            out[f"vs_base/{m}/relative_ci_low"], out[f"vs_base/{m}/relative_ci_high"] = shares[1:]
     out.update({f"oracle/{m}": v for m, v in (oracle or {}).items()})
     return {k: v for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 

@@ -188,6 +188,8 @@ def plot_png(records: Sequence[dict[str, Any]], title: str = "RSIR") -> bytes:
 
 
 def _plot_relative(ax: Any, records: Sequence[dict[str, Any]]) -> None:
+    from rsir_pl.significance import relative_interval  # imports torch: only when plotting
+
     metrics = (
         ("ndcg@10", "NDCG@10", "o"),
         ("recall@10", "Recall@10", "s"),
@@ -203,13 +205,14 @@ def _plot_relative(ax: Any, records: Sequence[dict[str, Any]]) -> None:
     for j, (m, label, marker) in enumerate(metrics):
         xs, ys, lo, hi = [], [], [], []
         for r in compared:
-            c = r["vs_base"].get(m)
-            if c is None or c["base"] <= 0:
+            shares = relative_interval(r["vs_base"][m]) if m in r["vs_base"] else None
+            if shares is None:
                 continue
+            rel, low, high = shares
             xs.append(r["iteration"] + (j - (len(metrics) - 1) / 2) * width)
-            ys.append(100 * c["relative"])
-            lo.append(100 * (c["relative"] - c["ci_low"] / c["base"]))
-            hi.append(100 * (c["ci_high"] / c["base"] - c["relative"]))
+            ys.append(100 * rel)
+            lo.append(100 * (rel - low))
+            hi.append(100 * (high - rel))
         if xs:
             ax.errorbar(xs, ys, yerr=[lo, hi], fmt=marker, capsize=4, label=label)
     if compared:
