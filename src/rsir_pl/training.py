@@ -50,7 +50,8 @@ class BestWeights(Callback):
         its last saved epoch); stops at train end, so generation at fit end is not included."""
         if self._started is None:
             return self.earlier_seconds
-        return self.earlier_seconds + ((self._ended or time.perf_counter()) - self._started)
+        end = self._ended if self._ended is not None else time.perf_counter()
+        return self.earlier_seconds + (end - self._started)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started, self._ended = time.perf_counter(), None
