@@ -133,7 +133,8 @@ def test_gradient_clipping_reaches_the_training_loop():
 
 
 class _Clock:
-    """A fake ``time.perf_counter`` that moves only when told."""
+    """A stand-in for ``time.perf_counter`` that moves only when told: these tests check what
+    BestWeights adds up, not how fast anything runs."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -142,46 +143,51 @@ class _Clock:
         return self.now
 
 
-class _SlowTrainEnd(L.Callback):
-    """Stands for generation at fit end: an hour passes in ``on_train_end`` after BestWeights."""
+class _EpochsThenGeneration(L.Callback):
+    """Moves the clock one unit per epoch, then, in ``on_train_end`` after BestWeights (where
+    generation runs at fit end), by a large jump that must not count as training."""
 
     def __init__(self, clock: _Clock) -> None:
         self.clock = clock
+        self.reading_at_generation: float | None = None
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.clock.now += 10.0
+        self.clock.now += 1.0
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.clock.now += 3600.0
+        self.reading_at_generation = self.clock.now
+        self.clock.now += 1000.0
 
 
 def test_fit_seconds_count_training_and_not_the_work_at_fit_end(monkeypatch):
     clock = _Clock()
-    monkeypatch.setattr("rsir_pl.training.time.perf_counter", clock)
+    monkeypatch.setattr(BestWeights, "clock", staticmethod(clock))
     dm = SequenceDataModule(DataConfig(dataset="synthetic-tiny", max_len=20, batch_size=64), seed=0)
     dm.setup()
     model = build_model(ModelConfig(hidden=8, heads=1, layers=1), dm.num_items, 20)
     cfg = TrainerConfig(max_epochs=3, patience=5, accelerator="cpu", progress_bar=False, limit_train_batches=1)
-    result, _ = fit(model, dm, cfg, callbacks=[_SlowTrainEnd(clock)])
-    assert result.fit_seconds == pytest.approx(30.0)
+    after = _EpochsThenGeneration(clock)
+    result, _ = fit(model, dm, cfg, callbacks=[after])
+    # the clock read 0 at fit start: the record is its reading when generation began, one unit per epoch
+    assert result.fit_seconds == after.reading_at_generation == result.epochs
 
 
 def test_fit_seconds_continue_over_a_resumed_fit(monkeypatch):
     clock = _Clock()
-    monkeypatch.setattr("rsir_pl.training.time.perf_counter", clock)
+    monkeypatch.setattr(BestWeights, "clock", staticmethod(clock))
     first = BestWeights()
     first.on_fit_start(None, None)  # type: ignore[arg-type]
-    clock.now = 40.0
-    saved = first.state_dict()  # written with the epoch that ended at 40 s
-    assert saved["seconds"] == pytest.approx(40.0)
-    clock.now = 1000.0  # the start is killed later; the next one resumes from the file
+    clock.now = first_start_saved = 4.0  # an epoch ends and fit.ckpt is written
+    saved = first.state_dict()
+    assert saved["seconds"] == first_start_saved
+    clock.now = 100.0  # the start is killed later (its unsaved part is lost); the next one resumes from the file
     second = BestWeights()
     second.load_state_dict(saved)
     second.on_fit_start(None, None)  # type: ignore[arg-type]
-    clock.now = 1025.0
+    clock.now = 100.0 + (second_start := 2.5)
     second.on_train_end(None, None)  # type: ignore[arg-type]
-    clock.now = 5000.0
-    assert second.seconds == pytest.approx(65.0)
+    clock.now = 500.0  # later readings (generation, testing) do not count
+    assert second.seconds == first_start_saved + second_start
     old = {k: v for k, v in saved.items() if k != "seconds"}  # a file written before seconds were kept
     third = BestWeights()
     third.load_state_dict(old)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,9 @@ class BestWeights(Callback):
     :class:`rsir_pl.loop.callback.SelfImproveCallback`): Lightning runs callbacks in list order.
     """
 
+    #: what :attr:`seconds` reads time from (tests substitute a clock they move by hand)
+    clock: Callable[[], float] = staticmethod(time.perf_counter)
+
     def __init__(self, monitor: str = MONITOR) -> None:
         self.monitor = monitor
         self.best: float = -float("inf")
@@ -50,11 +53,11 @@ class BestWeights(Callback):
         its last saved epoch); stops at train end, so generation at fit end is not included."""
         if self._started is None:
             return self.earlier_seconds
-        end = self._ended if self._ended is not None else time.perf_counter()
+        end = self._ended if self._ended is not None else self.clock()
         return self.earlier_seconds + (end - self._started)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._started, self._ended = time.perf_counter(), None
+        self._started, self._ended = self.clock(), None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -77,7 +80,7 @@ class BestWeights(Callback):
             )
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._ended = time.perf_counter()
+        self._ended = self.clock()
         if self.best_state is not None:
             pl_module.load_state_dict(self.best_state)
 
